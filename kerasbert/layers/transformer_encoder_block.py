@@ -1,0 +1,157 @@
+"""`TransformerEncoderBlock`: one post-LN BERT block."""
+
+import math
+
+import keras
+from keras import ops
+
+# Added to attention scores at padded keys; exp() of it is exactly 0 in float32.
+MASKED_SCORE = -1e9
+
+
+def activation_fn(name):
+    """BERT's activations by `BertConfig.hidden_act` name."""
+    if name == "gelu":  # Google's BERT: the tanh approximation
+        return lambda x: keras.activations.gelu(x, approximate=True)
+    if name == "gelu_exact":
+        return lambda x: keras.activations.gelu(x, approximate=False)
+    if name == "relu":
+        return keras.activations.relu
+    raise ValueError(f"unknown activation {name!r}")
+
+
+@keras.saving.register_keras_serializable(package="kerasbert")
+class TransformerEncoderBlock(keras.layers.Layer):
+    """Post-LN transformer block as in BERT:
+
+        x = LayerNorm(x + Dropout(Attention(x)))
+        x = LayerNorm(x + Dropout(W2 act(W1 x)))
+
+    Attention is multi-head scaled dot-product self-attention with one fused
+    query/key/value projection; padded keys (mask 0) get no weight. Softmax
+    and LayerNorm run in float32 under mixed precision.
+
+    Args:
+        hidden_size: model width H.
+        num_attention_heads: heads; divides `hidden_size`.
+        intermediate_size: feed-forward width.
+        hidden_act: `"gelu"` (tanh form), `"gelu_exact"` or `"relu"`.
+        dropout: dropout on the two residual branches.
+        attention_dropout: dropout on attention probabilities.
+        layer_norm_eps: LayerNorm epsilon.
+        initializer_range: stddev of the truncated-normal initializer.
+
+    Example:
+
+    >>> block = TransformerEncoderBlock(64, 4, 256)
+    >>> x = ops.ones((2, 8, 64))
+    >>> mask = ops.ones((2, 8), "int32")
+    >>> block(x, mask).shape
+    (2, 8, 64)
+    """
+
+    def __init__(
+        self,
+        hidden_size,
+        num_attention_heads,
+        intermediate_size,
+        hidden_act="gelu",
+        dropout=0.0,
+        attention_dropout=0.0,
+        layer_norm_eps=1e-12,
+        initializer_range=0.02,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if hidden_size % num_attention_heads:
+            raise ValueError(
+                f"TransformerEncoderBlock: hidden_size={hidden_size} is not "
+                f"divisible by num_attention_heads={num_attention_heads}"
+            )
+        self.hidden_size = hidden_size
+        self.num_attention_heads = num_attention_heads
+        self.intermediate_size = intermediate_size
+        self.hidden_act = hidden_act
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.layer_norm_eps = layer_norm_eps
+        self.initializer_range = initializer_range
+        self.head_size = hidden_size // num_attention_heads
+        self.activation = activation_fn(hidden_act)
+
+        def dense(units, name):
+            return keras.layers.Dense(
+                units,
+                kernel_initializer=keras.initializers.TruncatedNormal(
+                    stddev=initializer_range
+                ),
+                dtype=self.dtype_policy,
+                name=name,
+            )
+
+        def layer_norm(name):
+            return keras.layers.LayerNormalization(
+                epsilon=layer_norm_eps, dtype=self.dtype_policy, name=name
+            )
+
+        self.qkv = dense(3 * hidden_size, "qkv")
+        self.attention_output = dense(hidden_size, "attention_output")
+        self.attention_layer_norm = layer_norm("attention_layer_norm")
+        self.intermediate = dense(intermediate_size, "intermediate")
+        self.output_dense = dense(hidden_size, "output")
+        self.output_layer_norm = layer_norm("output_layer_norm")
+        self.attention_dropout_layer = keras.layers.Dropout(
+            attention_dropout, dtype=self.dtype_policy
+        )
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+
+    def build(self, input_shape=None):
+        hidden = (None, None, self.hidden_size)
+        self.qkv.build(hidden)
+        self.attention_output.build(hidden)
+        self.attention_layer_norm.build(hidden)
+        self.intermediate.build(hidden)
+        self.output_dense.build((None, None, self.intermediate_size))
+        self.output_layer_norm.build(hidden)
+
+    def self_attention(self, x, padding_mask, training):
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        heads, head_size = self.num_attention_heads, self.head_size
+        qkv = ops.reshape(self.qkv(x), (batch, length, 3, heads, head_size))
+        # [3, batch, heads, length, head_size]
+        q, k, v = ops.unstack(ops.transpose(qkv, (2, 0, 3, 1, 4)), 3, axis=0)
+        scores = ops.matmul(q * (1.0 / math.sqrt(head_size)), ops.swapaxes(k, -1, -2))
+        scores = ops.cast(scores, "float32")
+        if padding_mask is not None:
+            keep = ops.cast(padding_mask[:, None, None, :], "float32")
+            scores = scores + (1.0 - keep) * MASKED_SCORE
+        probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+        probs = self.attention_dropout_layer(probs, training=training)
+        context = ops.matmul(probs, v)  # [batch, heads, length, head_size]
+        context = ops.reshape(
+            ops.transpose(context, (0, 2, 1, 3)), (batch, length, self.hidden_size)
+        )
+        return self.attention_output(context)
+
+    def call(self, x, padding_mask=None, training=False):
+        attention = self.self_attention(x, padding_mask, training)
+        x = self.attention_layer_norm(x + self.dropout_layer(attention, training=training))
+        ffn = self.output_dense(self.activation(self.intermediate(x)))
+        return self.output_layer_norm(x + self.dropout_layer(ffn, training=training))
+
+    def compute_output_shape(self, x_shape, padding_mask_shape=None):
+        return x_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            hidden_size=self.hidden_size,
+            num_attention_heads=self.num_attention_heads,
+            intermediate_size=self.intermediate_size,
+            hidden_act=self.hidden_act,
+            dropout=self.dropout,
+            attention_dropout=self.attention_dropout,
+            layer_norm_eps=self.layer_norm_eps,
+            initializer_range=self.initializer_range,
+        )
+        return config

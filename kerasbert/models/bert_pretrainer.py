@@ -1,0 +1,142 @@
+"""`BertPretrainer`: a `BertEncoder` with the masked-LM and next-sentence heads."""
+
+import keras
+from keras import ops
+
+from kerasbert.layers import MaskedLMHead, NextSentenceHead
+from kerasbert.models.bert_encoder import BertEncoder
+
+ENCODER_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
+
+
+@keras.saving.register_keras_serializable(package="kerasbert")
+class BertPretrainer(keras.Model):
+    """BERT's pretraining model: masked LM (decoder tied to the word
+    embeddings) plus next-sentence (or, with the same head, ALBERT's
+    sentence-order) prediction.
+
+    Inputs: the encoder's dict plus `masked_lm_positions` `[batch, P]`. For
+    training the same dict carries the labels `masked_lm_ids`,
+    `masked_lm_weights` `[batch, P]` and `next_sentence_labels` `[batch]` or
+    `[batch, 1]`, exactly as the pretraining TFRecords hold them, so
+    `fit(dataset)` needs no separate `y`.
+
+    Outputs: the encoder's outputs plus `mlm_logits` `[batch, P, vocab]` and
+    (with `nsp=True`) `nsp_logits` `[batch, 2]`.
+
+    Loss: weighted mean MLM cross-entropy over `masked_lm_weights` plus mean
+    NSP cross-entropy. `compute_loss` needs no `compile(loss=...)`, so a
+    custom training loop can call it too.
+
+    Args:
+        encoder: a `BertEncoder`.
+        nsp: whether to add the next-sentence head (False = MLM only).
+
+    Example:
+
+    >>> encoder = BertEncoder(BertConfig.preset("tiny", vocab_size=1000))
+    >>> pretrainer = BertPretrainer(encoder)
+    >>> pretrainer.compile(optimizer="adam")
+    >>> # pretrainer.fit(dataset_of_feature_dicts, epochs=1)
+    """
+
+    def __init__(self, encoder, nsp=True, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.nsp = nsp
+        config = encoder.config
+        self.mlm_head = MaskedLMHead(
+            vocab_size=config.vocab_size,
+            embedding_size=config.embedding_width,
+            hidden_act=config.hidden_act,
+            layer_norm_eps=config.layer_norm_eps,
+            initializer_range=config.initializer_range,
+            dtype=self.dtype_policy,
+            name="mlm_head",
+        )
+        self.mlm_head.build((None, None, config.hidden_size))
+        self.nsp_head = None
+        if nsp:
+            self.nsp_head = NextSentenceHead(
+                initializer_range=config.initializer_range,
+                dtype=self.dtype_policy,
+                name="nsp_head",
+            )
+            self.nsp_head.build((None, config.hidden_size))
+        self.mlm_loss_tracker = keras.metrics.Mean(name="mlm_loss")
+        self.mlm_accuracy = keras.metrics.SparseCategoricalAccuracy(name="mlm_accuracy")
+        if nsp:
+            self.nsp_loss_tracker = keras.metrics.Mean(name="nsp_loss")
+            self.nsp_accuracy = keras.metrics.SparseCategoricalAccuracy(name="nsp_accuracy")
+        self.built = True
+
+    def call(self, inputs, training=False):
+        encoder_inputs = {k: inputs[k] for k in ENCODER_INPUTS if k in inputs}
+        outputs = dict(self.encoder(encoder_inputs, training=training))
+        outputs["mlm_logits"] = self.mlm_head(
+            outputs["sequence_output"],
+            inputs["masked_lm_positions"],
+            self.encoder.embedding.word_embeddings,
+        )
+        if self.nsp_head is not None:
+            outputs["nsp_logits"] = self.nsp_head(outputs["pooled_output"])
+        return outputs
+
+    def pretraining_losses(self, features, outputs):
+        """Returns `{"mlm_loss": ..., "nsp_loss": ...}` (scalars, float32)."""
+        mlm_ids = ops.cast(features["masked_lm_ids"], "int32")
+        weights = ops.cast(features["masked_lm_weights"], "float32")
+        per_position = keras.losses.sparse_categorical_crossentropy(
+            mlm_ids, outputs["mlm_logits"], from_logits=True
+        )
+        losses = {
+            "mlm_loss": ops.sum(per_position * weights) / (ops.sum(weights) + 1e-5)
+        }
+        if self.nsp_head is not None:
+            labels = ops.reshape(ops.cast(features["next_sentence_labels"], "int32"), (-1,))
+            losses["nsp_loss"] = ops.mean(
+                keras.losses.sparse_categorical_crossentropy(
+                    labels, outputs["nsp_logits"], from_logits=True
+                )
+            )
+        return losses
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        losses = self.pretraining_losses(x, y_pred)
+        total = sum(losses.values())
+        if self.losses:
+            total = total + ops.sum(ops.stack(self.losses))
+        return total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        losses = self.pretraining_losses(x, y_pred)
+        self.mlm_loss_tracker.update_state(losses["mlm_loss"])
+        self.mlm_accuracy.update_state(
+            ops.cast(x["masked_lm_ids"], "int32"),
+            y_pred["mlm_logits"],
+            sample_weight=x["masked_lm_weights"],
+        )
+        if self.nsp_head is not None:
+            self.nsp_loss_tracker.update_state(losses["nsp_loss"])
+            self.nsp_accuracy.update_state(
+                ops.reshape(ops.cast(x["next_sentence_labels"], "int32"), (-1,)),
+                y_pred["nsp_logits"],
+            )
+        return self.get_metrics_result()
+
+    def get_config(self):
+        return {
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "nsp": self.nsp,
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)

@@ -1,0 +1,31 @@
+"""kerasbert: BERT for TensorFlow and Keras 3, from raw text to a served model."""
+
+from setuptools import find_packages, setup
+
+HUB = ["tensorflow-hub>=0.16", "tf-keras==2.21.*"]
+KERAS_HUB = ["keras-hub"]
+HF = ["torch==2.13.0", "transformers", "safetensors"]
+TEST = ["pytest", "pytest-timeout"] + HUB + KERAS_HUB + HF
+
+setup(
+    name="kerasbert",
+    version="0.1.0",
+    description="BERT for TensorFlow and Keras 3: pretrain, fine-tune, export, serve.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["kerasbert", "kerasbert.*"]),
+    install_requires=[
+        "tensorflow==2.21.*",
+        "tensorflow-text==2.21.*",
+        "keras>=3.15",
+        "absl-py",
+        "numpy",
+    ],
+    extras_require={
+        "hub": HUB,
+        "keras-hub": KERAS_HUB,
+        "hf": HF,
+        "test": TEST,
+    },
+)

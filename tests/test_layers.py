@@ -1,0 +1,116 @@
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from kerasbert.layers import (
+    BertEmbedding,
+    MaskedLMHead,
+    NextSentenceHead,
+    TransformerEncoderBlock,
+)
+
+RNG = np.random.RandomState(0)
+SEQUENCE = RNG.normal(size=(2, 7, 16)).astype("float32")
+MASK = np.array([[1] * 7, [1] * 4 + [0] * 3], "int32")
+IDS = RNG.randint(0, 50, (2, 7)).astype("int32")
+TYPES = (np.arange(7)[None, :] >= 4).astype("int32").repeat(2, axis=0)
+POSITIONS = np.array([[0, 3, 6], [1, 2, 2]], "int32")
+TABLE = RNG.normal(size=(50, 8)).astype("float32")
+
+# (layer, call arguments)
+CASES = {
+    "embedding": (
+        lambda: BertEmbedding(50, 8, 10, 2, hidden_size=16, dropout=0.1, layer_norm_eps=1e-6),
+        (IDS, TYPES),
+    ),
+    "block": (
+        lambda: TransformerEncoderBlock(16, 4, 24, hidden_act="gelu_exact", dropout=0.1),
+        (SEQUENCE, MASK),
+    ),
+    "mlm_head": (lambda: MaskedLMHead(50, 8, hidden_act="relu"), (SEQUENCE, POSITIONS, TABLE)),
+    "nsp_head": (lambda: NextSentenceHead(initializer_range=0.5), (SEQUENCE[:, 0],)),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_config_round_trip_rebuilds_the_same_layer(case):
+    make, args = CASES[case]
+    layer = make()
+    expected = layer(*args)
+    config = layer.get_config()
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+    clone(*args)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_allclose(clone(*args), expected, atol=1e-6)
+    assert [w.shape for w in clone.weights] == [w.shape for w in layer.weights]
+
+
+def test_config_keeps_every_constructor_argument():
+    layer = CASES["embedding"][0]()
+    config = layer.get_config()
+    assert (config["vocab_size"], config["hidden_size"], config["dropout"]) == (50, 16, 0.1)
+    assert config["layer_norm_eps"] == 1e-6
+
+
+def test_embedding_is_layer_norm_of_the_three_sums():
+    layer = BertEmbedding(50, 8, 10, 2)
+    out = layer(IDS, TYPES)
+    x = (
+        ops.take(layer.word_embeddings, IDS, axis=0)
+        + ops.take(layer.type_embeddings, TYPES, axis=0)
+        + layer.position_embeddings[:7][None]
+    ).numpy()
+    x = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-12)
+    np.testing.assert_allclose(out, x, atol=1e-5)
+
+
+def test_embedding_refuses_sequences_longer_than_positions():
+    layer = BertEmbedding(50, 8, 6, 2)
+    with pytest.raises(ValueError, match="sequence length 7 is longer than max_position_embeddings=6"):
+        layer(IDS, TYPES)
+
+
+def test_factorized_embedding_projects_to_hidden_size():
+    layer = BertEmbedding(50, 8, 10, 2, hidden_size=16)
+    assert layer(IDS, TYPES).shape == (2, 7, 16)
+    assert layer.word_embeddings.shape == (50, 8)
+
+
+def test_block_ignores_padded_keys():
+    block = TransformerEncoderBlock(16, 4, 24)
+    out = block(SEQUENCE, MASK)
+    garbage = SEQUENCE.copy()
+    garbage[1, 4:] = 1e3
+    out_garbage = block(garbage, MASK)
+    np.testing.assert_allclose(out[1, :4], out_garbage[1, :4], atol=1e-5)
+    # and without the mask the padded values do matter
+    assert np.abs(block(garbage)[1, :4] - out[1, :4]).max() > 1e-2
+
+
+def test_block_rejects_heads_that_do_not_divide():
+    with pytest.raises(ValueError, match="hidden_size=16 is not divisible by num_attention_heads=5"):
+        TransformerEncoderBlock(16, 5, 24)
+
+
+def test_mlm_head_gathers_positions_and_ties_the_decoder():
+    head = MaskedLMHead(50, 8, hidden_act="relu")
+    logits = head(SEQUENCE, POSITIONS, TABLE).numpy()
+    assert logits.shape == (2, 3, 50)
+    # positions 2 and 2 in row 1 are the same token: same logits
+    np.testing.assert_allclose(logits[1, 1], logits[1, 2])
+    gathered = SEQUENCE[1, 1]
+    h = np.maximum(gathered @ head.dense.kernel.numpy() + head.dense.bias.numpy(), 0)
+    h = (h - h.mean()) / np.sqrt(h.var() + 1e-12)
+    expected = h @ TABLE.T + head.bias.numpy()
+    np.testing.assert_allclose(logits[1, 0], expected, atol=1e-4)
+
+
+def test_heads_return_float32_under_mixed_precision():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    head = MaskedLMHead(50, 8)
+    nsp = NextSentenceHead()
+    assert head(SEQUENCE, POSITIONS, TABLE).dtype == "float32"
+    assert nsp(SEQUENCE[:, 0]).dtype == "float32"
+    assert head.dense.compute_dtype == "bfloat16"
