@@ -5,6 +5,7 @@ from setuptools import find_packages, setup
 HUB = ["tensorflow-hub>=0.16", "tf-keras==2.21.*"]
 KERAS_HUB = ["keras-hub"]
 HF = ["torch==2.13.0", "transformers", "safetensors"]
+PROGRAMS = ["build_vocab"]
 TEST = ["pytest", "pytest-timeout"] + HUB + KERAS_HUB + HF
 
 setup(
@@ -14,12 +15,18 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=find_packages(include=["kerasbert", "kerasbert.*"]),
+    packages=find_packages(include=["kerasbert", "kerasbert.*"]) + ["kerasbert_train"],
+    # train/NAME.py are also console scripts `kerasbert-NAME`.
+    package_dir={"kerasbert_train": "train"},
+    entry_points={
+        "console_scripts": [f"kerasbert-{name}=kerasbert_train.{name}:run" for name in PROGRAMS]
+    },
     install_requires=[
         "tensorflow==2.21.*",
         "tensorflow-text==2.21.*",
         "keras>=3.15",
         "absl-py",
+        "tokenizers>=0.20",
         "numpy",
     ],
     extras_require={

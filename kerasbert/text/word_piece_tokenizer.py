@@ -1,0 +1,148 @@
+"""`WordPieceTokenizer`: BERT tokenization in the TensorFlow graph."""
+
+import os
+
+import keras
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from kerasbert.text import basic_tokenization as basic
+from kerasbert.text.vocabulary import read_vocab
+
+IMPLEMENTATIONS = ("fast", "classic")
+# Words are capped at 100 characters before WordPiece (longer -> [UNK]); the
+# ops count bytes, and a UTF-8 character has at most 4.
+MAX_WORD_BYTES = 4 * basic.MAX_WORD_CHARS
+
+
+@keras.saving.register_keras_serializable(package="kerasbert")
+class WordPieceTokenizer(keras.layers.Layer):
+    """BERT's tokenizer: basic tokenization (see `basic_tokenization`) then
+    greedy longest-match WordPiece with `##` continuation pieces. Gives the
+    same ids as Hugging Face `BertTokenizerFast` built from the same
+    `vocab.txt`.
+
+    Two implementations of the WordPiece step give identical ids:
+    `"fast"` (tf.text `FastWordpieceTokenizer`, linear time; for training
+    input) and `"classic"` (tf.text `WordpieceTokenizer` over a lookup table
+    read from `vocab_file`; its ops are the ones TF Serving builds include).
+
+    Args:
+        vocab_file: a BERT `vocab.txt`, one piece per line, holding [PAD],
+            [UNK], [CLS], [SEP] and [MASK].
+        lower_case: strip accents and lower-case (uncased models).
+        implementation: `"fast"` or `"classic"`.
+
+    Example:
+
+    >>> tokenizer = WordPieceTokenizer("vocab.txt")
+    >>> tokenizer.tokenize(["Hello, world!"])  # [batch, words, pieces]
+    <tf.RaggedTensor [[[7592], [1010], [2088], [999]]]>
+    >>> tokenizer.detokenize([[7592, 1010, 2088, 999]])
+    <tf.Tensor: shape=(1,), dtype=string, numpy=array([b'hello, world!'], dtype=object)>
+    """
+
+    def __init__(self, vocab_file, lower_case=True, implementation="fast", **kwargs):
+        super().__init__(trainable=False, **kwargs)
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(
+                f"WordPieceTokenizer: implementation={implementation!r} is not one of "
+                f"{IMPLEMENTATIONS}"
+            )
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
+        self.vocab_file = os.fspath(vocab_file)
+        self.lower_case = lower_case
+        self.implementation = implementation
+
+        self.vocabulary = read_vocab(self.vocab_file)
+        ids = {token: i for i, token in enumerate(self.vocabulary)}
+        self.special_tokens = {
+            "padding_id": ids["[PAD]"],
+            "unknown_id": ids["[UNK]"],
+            "start_of_sequence_id": ids["[CLS]"],
+            "end_of_segment_id": ids["[SEP]"],
+            "mask_id": ids["[MASK]"],
+            "vocab_size": len(self.vocabulary),
+        }
+        if implementation == "fast":
+            self._wordpiece = tf_text.FastWordpieceTokenizer(
+                vocab=self.vocabulary,
+                token_out_type=tf.int32,
+                max_bytes_per_word=MAX_WORD_BYTES,
+                no_pretokenization=True,
+            )
+        else:
+            self._wordpiece = tf_text.WordpieceTokenizer(
+                self.vocab_file,
+                token_out_type=tf.int64,
+                max_bytes_per_word=MAX_WORD_BYTES,
+            )
+        self._pieces = tf.constant(self.vocabulary)
+        self.built = True
+
+    @property
+    def vocab_size(self):
+        return len(self.vocabulary)
+
+    def _words(self, text):
+        """Normalized words `[..., words]` with the raw words' byte offsets."""
+        words, starts, ends = basic.split_words(basic.repair_utf8(text))
+        normalized = tf.ragged.map_flat_values(basic.normalize_words, words, self.lower_case)
+        keep = tf.not_equal(normalized, "")
+        return tuple(tf.ragged.boolean_mask(t, keep) for t in (normalized, starts, ends))
+
+    def tokenize(self, text, flat=False):
+        """Strings `[batch]` (or a scalar) -> int32 ids, ragged
+        `[batch, words, pieces]`, or `[batch, tokens]` with `flat=True`."""
+        text = tf.convert_to_tensor(text, tf.string)
+        if text.shape.rank == 0:
+            return self.tokenize(text[tf.newaxis], flat)[0]
+        words, _, _ = self._words(text)
+        ids = tf.cast(self._wordpiece.tokenize(words), tf.int32)
+        return ids.merge_dims(-2, -1) if flat else ids
+
+    def call(self, text):
+        return self.tokenize(text)
+
+    def tokenize_with_offsets(self, text):
+        """Like `tokenize`, plus the start and end byte offsets of each piece
+        in `text` (after invalid UTF-8 is replaced by U+FFFD). Offsets inside
+        a word are exact when normalization kept the word's byte length
+        (ASCII, most text); otherwise each piece spans its whole word."""
+        text = tf.convert_to_tensor(text, tf.string)
+        if text.shape.rank == 0:
+            return tuple(t[0] for t in self.tokenize_with_offsets(text[tf.newaxis]))
+        words, word_starts, word_ends = self._words(text)
+        ids, starts, ends = self._wordpiece.tokenize_with_offsets(words)
+        starts, ends = tf.cast(starts, tf.int64), tf.cast(ends, tf.int64)
+        byte_lengths = tf.cast(tf.strings.length(words), tf.int64)
+        same_length = tf.equal(byte_lengths, word_ends - word_starts)
+        exact = tf.expand_dims(same_length, -1)
+        shift = tf.expand_dims(word_starts, -1)
+        starts = tf.where(exact, starts + shift, tf.zeros_like(starts) + shift)
+        ends = tf.where(exact, ends + shift, tf.zeros_like(ends) + tf.expand_dims(word_ends, -1))
+        return tf.cast(ids, tf.int32), starts, ends
+
+    def detokenize(self, ids):
+        """Ids `[batch, tokens]` (dense or ragged) -> strings, as Hugging
+        Face's `decode`: pieces joined by spaces, `##` glued, and the space
+        before `. , ! ?` removed."""
+        ids = basic.as_tensor_or_ragged(ids, tf.int32)
+        text = tf.strings.reduce_join(tf.gather(self._pieces, ids), axis=-1, separator=" ")
+        text = tf.strings.regex_replace(text, " ##", "")
+        return tf.strings.regex_replace(text, r" ([.?!,])", r"\1")
+
+    def count_invalid_utf8(self, text):
+        """Invalid UTF-8 sequences per string: tokenization replaces them."""
+        return basic.count_invalid_utf8(tf.convert_to_tensor(text, tf.string))
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("trainable", None)
+        config.update(
+            vocab_file=self.vocab_file,
+            lower_case=self.lower_case,
+            implementation=self.implementation,
+        )
+        return config

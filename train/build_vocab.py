@@ -1,0 +1,44 @@
+"""Learns a BERT WordPiece vocabulary (`vocab.txt`) from raw text files.
+
+    python train/build_vocab.py --input_files='corpus/*.txt' --output=vocab.txt
+"""
+
+import json
+import sys
+
+from absl import app, flags
+
+from kerasbert.text import build_vocab
+
+flags.DEFINE_string("input_files", None, "Comma-separated globs of UTF-8 text files.")
+flags.DEFINE_string("output", "vocab.txt", "Where to write the vocabulary.")
+flags.DEFINE_integer("vocab_size", 30522, "Entries in the vocabulary, special ones included.")
+flags.DEFINE_bool("lower_case", True, "Learn an uncased vocabulary.")
+flags.DEFINE_integer("reserved_unused", 99, "[unusedN] placeholders after [PAD].")
+flags.DEFINE_integer("min_frequency", 1, "Pieces seen fewer times are not merged.")
+flags.mark_flag_as_required("input_files")
+
+
+def main(argv):
+    del argv
+    f = flags.FLAGS
+    try:
+        stats = build_vocab(
+            f.input_files,
+            vocab_size=f.vocab_size,
+            lower_case=f.lower_case,
+            output_file=f.output,
+            reserved_unused=f.reserved_unused,
+            min_frequency=f.min_frequency,
+        )
+    except (OSError, ValueError) as e:
+        sys.exit(f"build_vocab: {e}")
+    print(json.dumps({"output": f.output, **stats}))
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
