@@ -1,0 +1,66 @@
+import os
+import subprocess
+import sys
+
+import pytest
+import tensorflow as tf
+import transformers
+
+from conftest import read_documents
+from kerasbert.text import WordPieceTokenizer, build_vocab, read_vocab
+
+PROGRAM = os.path.join(os.path.dirname(__file__), "..", "train", "build_vocab.py")
+
+
+@pytest.fixture(scope="module")
+def learned(tmp_path_factory, bbc_files):
+    """A 30,522-entry vocabulary learned from 90% of the BBC articles."""
+    path = str(tmp_path_factory.mktemp("vocab") / "vocab.txt")
+    train = [f for i, f in enumerate(bbc_files) if i % 10]
+    stats = build_vocab(train, 30522, output_file=path, show_progress=False)
+    held_out = [f for i, f in enumerate(bbc_files) if i % 10 == 0]
+    return path, stats, held_out
+
+
+def test_bert_layout(learned):
+    path, stats, _ = learned
+    pieces = read_vocab(path)
+    assert len(pieces) == stats["vocab_size"] == 30522
+    assert pieces[0] == "[PAD]"
+    assert pieces[1:100] == [f"[unused{i}]" for i in range(99)]
+    assert pieces[100:104] == ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    assert sum(p.startswith("##") for p in pieces) > 1000
+    assert "the" in pieces and not any(p != p.lower() for p in pieces[104:] if "[" not in p)
+    assert stats["files"] == 2002 and stats["replaced_characters"] == 1  # sports/199.txt
+
+
+def test_held_out_unknown_rate_below_one_percent(learned):
+    path, _, held_out = learned
+    documents = read_documents(held_out)
+    hf = transformers.BertTokenizerFast(path)
+    hf_ids = hf(documents, add_special_tokens=False)["input_ids"]
+    ours = WordPieceTokenizer(path).tokenize(tf.constant(documents), flat=True).to_list()
+    assert ours == hf_ids
+    total = sum(map(len, ours))
+    unknown = sum(ids.count(100) for ids in ours)
+    assert total > 50_000 and unknown / total < 0.01
+
+
+def test_command_line(tmp_path, bbc_files):
+    output = tmp_path / "v.txt"
+    pattern = bbc_files[0].rsplit("/", 1)[0] + "/00*.txt"
+    done = subprocess.run(
+        [sys.executable, PROGRAM, f"--input_files={pattern}",
+         f"--output={output}", "--vocab_size=600", "--nolower_case"],
+        capture_output=True, text=True, check=True,
+    )
+    assert '"vocab_size": 600' in done.stdout
+    pieces = read_vocab(output)
+    assert len(pieces) == 600 and any(p != p.lower() for p in pieces[104:])
+    failed = subprocess.run(
+        [sys.executable, PROGRAM, f"--input_files={tmp_path}/none*.txt"],
+        capture_output=True, text=True,
+    )
+    assert failed.returncode == 1
+    assert f"build_vocab: {tmp_path}/none*.txt: no file matches" in failed.stderr
+    assert "Traceback" not in failed.stderr
