@@ -27,6 +27,7 @@ setup(
         "keras>=3.15",
         "absl-py",
         "tokenizers>=0.20",
+        "sentencex",
         "numpy",
     ],
     extras_require={

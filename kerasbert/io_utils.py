@@ -1,6 +1,7 @@
 """Writing directories so that readers never see half of one."""
 
 import contextlib
+import glob
 import os
 import shutil
 import tempfile
@@ -33,3 +34,16 @@ def atomic_directory(path, overwrite=False):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def expand_globs(patterns):
+    """`"a/*.txt,b.txt"` or a list of globs -> sorted, de-duplicated paths."""
+    if isinstance(patterns, str):
+        patterns = [p for p in patterns.split(",") if p]
+    files = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(os.fspath(pattern), recursive=True))
+        if not matches:
+            raise FileNotFoundError(f"{pattern}: no file matches")
+        files += [m for m in matches if os.path.isfile(m)]
+    return list(dict.fromkeys(files))

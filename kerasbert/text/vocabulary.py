@@ -1,10 +1,10 @@
 """BERT `vocab.txt` files: learning one from raw text, reading one safely."""
 
-import glob
 import logging
 import os
 import time
 
+from kerasbert.io_utils import expand_globs
 from kerasbert.text.basic_tokenization import SPECIAL_TOKENS
 
 
@@ -39,19 +39,6 @@ def read_vocab(vocab_file):
     if missing:
         raise ValueError(f"{vocab_file}: vocabulary lacks special tokens {missing}")
     return pieces
-
-
-def expand_globs(patterns):
-    """`"a/*.txt,b.txt"` or a list of globs -> sorted, de-duplicated paths."""
-    if isinstance(patterns, str):
-        patterns = [p for p in patterns.split(",") if p]
-    files = []
-    for pattern in patterns:
-        matches = sorted(glob.glob(os.fspath(pattern), recursive=True))
-        if not matches:
-            raise FileNotFoundError(f"{pattern}: no file matches")
-        files += [m for m in matches if os.path.isfile(m)]
-    return list(dict.fromkeys(files))
 
 
 def read_text_files(files, stats):

@@ -1,0 +1,215 @@
+"""Raw text -> sharded TFRecords of masked-LM + next-sentence instances."""
+
+import json
+import multiprocessing
+import os
+import re
+import time
+
+import keras
+import tensorflow as tf
+
+from kerasbert.data import pretraining_instances as instances_lib
+from kerasbert.data.text_corpus import read_documents
+from kerasbert.io_utils import atomic_directory, expand_globs
+from kerasbert.text import WordPieceTokenizer
+
+DOCUMENTS_PER_TASK = 64
+TOKENIZE_BATCH = 2048
+METADATA_FILE = "metadata.json"
+
+_WORKER_STATE = {}  # inherited by forked workers: documents and options
+
+
+def create_pretraining_data(
+    input_files,
+    vocab_file,
+    output_dir,
+    num_shards=4,
+    max_seq_length=128,
+    max_predictions_per_seq=20,
+    masked_lm_prob=0.15,
+    short_seq_prob=0.1,
+    dupe_factor=10,
+    random_seed=12345,
+    whole_word_mask=False,
+    sop=False,
+    do_lower_case=True,
+    input_format="lines",
+    language="en",
+    num_workers=2,
+    overwrite=False,
+    show_progress=True,
+):
+    """Writes `output_dir/train-NNNNN-of-NNNNN.tfrecord` shards of
+    tf.Examples (`input_word_ids`, `input_mask`, `input_type_ids`,
+    `masked_lm_positions`, `masked_lm_ids`, `masked_lm_weights`,
+    `next_sentence_labels`) and `metadata.json` (the options and the
+    statistics), with google-research/bert's algorithm (see
+    `pretraining_instances`). The output is identical for a given
+    `random_seed` whatever `num_workers`; the directory appears whole or not
+    at all, and an existing one is refused unless `overwrite`.
+
+    Returns:
+        The statistics: files, documents, sentences, empty_documents,
+        replaced_characters, instances, tokens, masked_tokens, random_next,
+        seconds.
+    """
+    started = time.time()
+    if max_seq_length < 5:
+        raise ValueError(f"max_seq_length={max_seq_length} must be at least 5")
+    if os.path.exists(output_dir) and not overwrite:
+        raise FileExistsError(f"{output_dir} already exists (pass overwrite to replace it)")
+    files = expand_globs(input_files)
+    texts, stats = read_documents(files, input_format, language)
+    if not texts:
+        raise ValueError(f"no text in the input files {files[:5]}{'...' if len(files) > 5 else ''}")
+
+    tokenizer = WordPieceTokenizer(vocab_file, lower_case=do_lower_case)
+    documents = tokenize_documents(texts, tokenizer)
+    stats["empty_documents"] += len(texts) - len(documents)
+    stats["documents"] = len(documents)
+    if len(documents) < 2:
+        raise ValueError(f"{files}: need at least 2 non-empty documents, found {len(documents)}")
+    instances_lib.task_rng(random_seed, "documents").shuffle(documents)
+
+    _WORKER_STATE.update(
+        documents=documents,
+        options=masking_options(tokenizer, masked_lm_prob, max_predictions_per_seq, whole_word_mask),
+        max_seq_length=max_seq_length,
+        max_predictions_per_seq=max_predictions_per_seq,
+        short_seq_prob=short_seq_prob,
+        sop=sop,
+        seed=random_seed,
+    )
+    tasks = [
+        (dupe, start)
+        for dupe in range(dupe_factor)
+        for start in range(0, len(documents), DOCUMENTS_PER_TASK)
+    ]
+    records = []
+    progress = keras.utils.Progbar(len(tasks), verbose=1 if show_progress else 0, unit_name="task")
+    with _pool(num_workers) as pool:
+        for task_records, counts in pool.imap(_run_task, tasks):
+            records += task_records
+            stats.update(counts)
+            progress.add(1, [("instances", len(records))])
+    instances_lib.task_rng(random_seed, "instances").shuffle(records)
+
+    with atomic_directory(output_dir, overwrite=overwrite) as tmp:
+        for shard in range(num_shards):
+            name = f"train-{shard:05d}-of-{num_shards:05d}.tfrecord"
+            with tf.io.TFRecordWriter(os.path.join(tmp, name)) as writer:
+                for record in records[shard::num_shards]:
+                    writer.write(record)
+        stats = dict(stats, seconds=round(time.time() - started, 2))
+        metadata = dict(
+            max_seq_length=max_seq_length,
+            max_predictions_per_seq=max_predictions_per_seq,
+            masked_lm_prob=masked_lm_prob,
+            short_seq_prob=short_seq_prob,
+            dupe_factor=dupe_factor,
+            random_seed=random_seed,
+            whole_word_mask=whole_word_mask,
+            sop=sop,
+            do_lower_case=do_lower_case,
+            vocab_size=tokenizer.vocab_size,
+            num_shards=num_shards,
+            stats={k: v for k, v in stats.items() if k != "seconds"},
+        )
+        with open(os.path.join(tmp, METADATA_FILE), "w") as f:
+            json.dump(metadata, f, indent=2, sort_keys=True)
+    return stats
+
+
+def tokenize_documents(texts, tokenizer):
+    """Sentences -> lists of ids; sentences and documents left without
+    tokens are dropped."""
+    sentences = [s for document in texts for s in document]
+    tokenize = tf.function(lambda batch: tokenizer.tokenize(batch, flat=True))
+    ids = []
+    for start in range(0, len(sentences), TOKENIZE_BATCH):
+        ids += tokenize(tf.constant(sentences[start : start + TOKENIZE_BATCH])).to_list()
+    documents, position = [], 0
+    for document in texts:
+        tokenized = [s for s in ids[position : position + len(document)] if s]
+        position += len(document)
+        if tokenized:
+            documents.append(tokenized)
+    return documents
+
+
+def masking_options(tokenizer, masked_lm_prob, max_predictions_per_seq, whole_word_mask):
+    special = tokenizer.special_tokens
+    vocabulary = tokenizer.vocabulary
+    not_replacement = re.compile(r"^\[(PAD|UNK|CLS|SEP|MASK|unused\d+)\]$")
+    return instances_lib.MaskingOptions(
+        cls_id=special["start_of_sequence_id"],
+        sep_id=special["end_of_segment_id"],
+        mask_id=special["mask_id"],
+        is_continuation=tuple(piece.startswith("##") for piece in vocabulary),
+        replacement_ids=tuple(
+            i for i, piece in enumerate(vocabulary) if not not_replacement.match(piece)
+        ),
+        masked_lm_prob=masked_lm_prob,
+        max_predictions_per_seq=max_predictions_per_seq,
+        whole_word_mask=whole_word_mask,
+    )
+
+
+def _run_task(task):
+    state = _WORKER_STATE
+    dupe, start = task
+    rng = instances_lib.task_rng(state["seed"], dupe, start)
+    records, counts = [], {"instances": 0, "tokens": 0, "masked_tokens": 0, "random_next": 0}
+    end = min(start + DOCUMENTS_PER_TASK, len(state["documents"]))
+    for index in range(start, end):
+        for instance in instances_lib.create_instances_from_document(
+            state["documents"],
+            index,
+            state["max_seq_length"],
+            state["short_seq_prob"],
+            state["options"],
+            rng,
+            sop=state["sop"],
+        ):
+            features = instances_lib.instance_features(
+                instance, state["max_seq_length"], state["max_predictions_per_seq"]
+            )
+            records.append(_serialize(features))
+            counts["instances"] += 1
+            counts["tokens"] += len(instance.tokens)
+            counts["masked_tokens"] += len(instance.masked_lm_positions)
+            counts["random_next"] += int(instance.is_random_next)
+    return records, counts
+
+
+def _serialize(features):
+    def feature(values):
+        if isinstance(values[0], float):
+            return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+
+    example = tf.train.Example(
+        features=tf.train.Features(feature={k: feature(v) for k, v in features.items()})
+    )
+    return example.SerializeToString(deterministic=True)
+
+
+class _InProcessPool:
+    def imap(self, function, items):
+        return map(function, items)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _pool(num_workers):
+    """Worker processes forked after the documents are in memory (they run
+    plain Python; no TensorFlow op is used in them)."""
+    if num_workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return _InProcessPool()
+    return multiprocessing.get_context("fork").Pool(num_workers)
