@@ -5,8 +5,9 @@ from setuptools import find_packages, setup
 HUB = ["tensorflow-hub>=0.16", "tf-keras==2.21.*"]
 KERAS_HUB = ["keras-hub"]
 HF = ["torch==2.13.0", "transformers", "safetensors"]
-PROGRAMS = ["build_vocab"]
-TEST = ["pytest", "pytest-timeout"] + HUB + KERAS_HUB + HF
+PROGRAMS = ["build_vocab", "create_pretraining_data", "pretrain", "prepare_bbc"]
+DEMO = ["matplotlib"]
+TEST = ["pytest", "pytest-timeout"] + HUB + KERAS_HUB + HF + DEMO
 
 setup(
     name="kerasbert",
@@ -28,12 +29,14 @@ setup(
         "absl-py",
         "tokenizers>=0.20",
         "sentencex",
+        "tensorboard",
         "numpy",
     ],
     extras_require={
         "hub": HUB,
         "keras-hub": KERAS_HUB,
         "hf": HF,
+        "demo": DEMO,
         "test": TEST,
     },
 )

@@ -1,9 +1,10 @@
-"""Writing directories so that readers never see half of one."""
+"""Files and directories: atomic writes, globs, command-line errors."""
 
 import contextlib
 import glob
 import os
 import shutil
+import sys
 import tempfile
 
 
@@ -47,3 +48,14 @@ def expand_globs(patterns):
             raise FileNotFoundError(f"{pattern}: no file matches")
         files += [m for m in matches if os.path.isfile(m)]
     return list(dict.fromkeys(files))
+
+
+@contextlib.contextmanager
+def exit_on_user_error(program):
+    """For command-line programs: an expected error (bad file, bad value,
+    failed run) ends the program with `program: message` and status 1,
+    without a traceback."""
+    try:
+        yield
+    except (OSError, ValueError, RuntimeError) as e:
+        sys.exit(f"{program}: {e}")

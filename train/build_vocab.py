@@ -4,10 +4,10 @@
 """
 
 import json
-import sys
 
 from absl import app, flags
 
+from kerasbert.io_utils import exit_on_user_error
 from kerasbert.text import build_vocab
 
 flags.DEFINE_string("input_files", None, "Comma-separated globs of UTF-8 text files.")
@@ -22,7 +22,7 @@ flags.mark_flag_as_required("input_files")
 def main(argv):
     del argv
     f = flags.FLAGS
-    try:
+    with exit_on_user_error("build_vocab"):
         stats = build_vocab(
             f.input_files,
             vocab_size=f.vocab_size,
@@ -31,8 +31,6 @@ def main(argv):
             reserved_unused=f.reserved_unused,
             min_frequency=f.min_frequency,
         )
-    except (OSError, ValueError) as e:
-        sys.exit(f"build_vocab: {e}")
     print(json.dumps({"output": f.output, **stats}))
 
 

@@ -88,7 +88,9 @@ def create_pretraining_data(
         for start in range(0, len(documents), DOCUMENTS_PER_TASK)
     ]
     records = []
-    progress = keras.utils.Progbar(len(tasks), verbose=1 if show_progress else 0, unit_name="task")
+    progress = keras.utils.Progbar(
+        len(tasks), verbose=1 if show_progress else 0, unit_name="task", stateful_metrics=["instances"]
+    )
     with _pool(num_workers) as pool:
         for task_records, counts in pool.imap(_run_task, tasks):
             records += task_records

@@ -83,26 +83,41 @@ class BertPretrainer(keras.Model):
             outputs["nsp_logits"] = self.nsp_head(outputs["pooled_output"])
         return outputs
 
-    def pretraining_losses(self, features, outputs):
-        """Returns `{"mlm_loss": ..., "nsp_loss": ...}` (scalars, float32)."""
+    def pretraining_statistics(self, features, outputs):
+        """Sums over the batch, for losses and accuracies that stay exact
+        when batches are split between replicas: `mlm_loss_sum`,
+        `mlm_correct`, `mlm_weight` (weighted by `masked_lm_weights`) and,
+        with NSP, `nsp_loss_sum`, `nsp_correct`, `nsp_count`."""
         labels = ["masked_lm_ids", "masked_lm_weights"]
         _require(features, labels + ["next_sentence_labels"] * self.nsp, "features")
         mlm_ids = ops.cast(features["masked_lm_ids"], "int32")
         weights = ops.cast(features["masked_lm_weights"], "float32")
+        logits = outputs["mlm_logits"]
         per_position = keras.losses.sparse_categorical_crossentropy(
-            mlm_ids, outputs["mlm_logits"], from_logits=True
+            mlm_ids, logits, from_logits=True
         )
-        losses = {
-            "mlm_loss": ops.sum(per_position * weights) / (ops.sum(weights) + 1e-5)
+        correct = ops.cast(ops.argmax(logits, axis=-1) == mlm_ids, "float32")
+        stats = {
+            "mlm_loss_sum": ops.sum(per_position * weights),
+            "mlm_correct": ops.sum(correct * weights),
+            "mlm_weight": ops.sum(weights),
         }
         if self.nsp_head is not None:
             labels = ops.reshape(ops.cast(features["next_sentence_labels"], "int32"), (-1,))
-            losses["nsp_loss"] = ops.mean(
-                keras.losses.sparse_categorical_crossentropy(
-                    labels, outputs["nsp_logits"], from_logits=True
-                )
+            nsp_logits = outputs["nsp_logits"]
+            stats["nsp_loss_sum"] = ops.sum(
+                keras.losses.sparse_categorical_crossentropy(labels, nsp_logits, from_logits=True)
             )
-        return losses
+            stats["nsp_correct"] = ops.sum(
+                ops.cast(ops.argmax(nsp_logits, axis=-1) == labels, "float32")
+            )
+            stats["nsp_count"] = ops.cast(ops.shape(labels)[0], "float32")
+        return stats
+
+    def pretraining_losses(self, features, outputs):
+        """Returns `{"mlm_loss": ..., "nsp_loss": ...}` (scalars, float32):
+        weighted mean MLM cross-entropy, mean NSP cross-entropy."""
+        return losses_from_statistics(self.pretraining_statistics(features, outputs))
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         losses = self.pretraining_losses(x, y_pred)
@@ -149,3 +164,10 @@ def _require(features, keys, what):
     missing = [k for k in keys if k not in features]
     if missing:
         raise ValueError(f"BertPretrainer: {what} lack {missing}; got {sorted(features)}")
+
+
+def losses_from_statistics(stats):
+    losses = {"mlm_loss": stats["mlm_loss_sum"] / (stats["mlm_weight"] + 1e-5)}
+    if "nsp_loss_sum" in stats:
+        losses["nsp_loss"] = stats["nsp_loss_sum"] / stats["nsp_count"]
+    return losses

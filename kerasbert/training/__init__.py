@@ -1,0 +1,22 @@
+"""Training: distribution strategies, BERT's optimizer, the pretraining loop."""
+
+from kerasbert.training.optimizer import create_optimizer
+from kerasbert.training.pretraining import (
+    NonFiniteLossError,
+    PretrainingOptions,
+    majority_baselines,
+    pretrain,
+)
+from kerasbert.training.strategy import get_strategy, split_cpu
+from kerasbert.training.warmup_linear_decay import WarmupLinearDecay
+
+__all__ = [
+    "NonFiniteLossError",
+    "PretrainingOptions",
+    "WarmupLinearDecay",
+    "create_optimizer",
+    "get_strategy",
+    "majority_baselines",
+    "pretrain",
+    "split_cpu",
+]

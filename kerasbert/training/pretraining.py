@@ -1,0 +1,472 @@
+"""BERT pretraining: a custom loop under any `tf.distribute` strategy.
+
+Keras 3 `fit` fails under `MultiWorkerMirroredStrategy`, so the loop is
+written out: `steps_per_loop` steps per `tf.function` call, each step
+`strategy.run` on one batch per replica. Checkpoints (model, optimizer, step)
+go to `model_dir`; a new run with the same `model_dir` resumes from the
+newest one.
+"""
+
+import dataclasses
+import glob
+import json
+import logging
+import math
+import os
+import shutil
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasbert.config import BertConfig
+from kerasbert.data.create_pretraining_data import masking_options
+from kerasbert.data.dynamic_masking import DynamicMasking
+from kerasbert.data.pretraining_dataset import (
+    METADATA_FILE,
+    pretraining_dataset,
+    pretraining_files,
+)
+from kerasbert.models import BertEncoder, BertPretrainer
+from kerasbert.models.bert_pretrainer import losses_from_statistics
+from kerasbert.text import WordPieceTokenizer, read_vocab
+from kerasbert.training.optimizer import create_optimizer
+from kerasbert.training.report import plot_history
+
+OBJECTIVES = ("mlm_nsp", "mlm_sop", "mlm")
+PRECISIONS = (None, "float32", "mixed_bfloat16", "mixed_float16")
+CONFIG_FILE = "config.json"
+VOCAB_FILE = "vocab.txt"
+HISTORY_FILE = "history.jsonl"
+RESULTS_FILE = "eval_results.json"
+PLOT_FILE = "training.png"
+CLIP_NORM = 1.0
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training stopped: the loss became NaN or infinite."""
+
+
+@dataclasses.dataclass
+class PretrainingOptions:
+    """Everything `pretrain` needs; `train/pretrain.py` fills it from flags.
+
+    `config` may be None when `model_dir` already holds `config.json`;
+    `vocab_file` may be None when it holds `vocab.txt`. `batch_size` is
+    global (split between replicas). `eval_steps` batches of `eval_data`
+    are evaluated at the start of a fresh run (the untrained baseline), at
+    every checkpoint and at the end.
+    """
+
+    model_dir: str
+    train_data: str
+    config: BertConfig | None = None
+    vocab_file: str | None = None
+    eval_data: str | None = None
+    batch_size: int = 32
+    train_steps: int = 1000
+    learning_rate: float = 1e-4
+    warmup_steps: int = 100
+    max_seq_length: int = 128
+    max_predictions_per_seq: int = 20
+    objective: str = "mlm_nsp"
+    dynamic_masking: bool = False
+    optimizer: str = "adamw"
+    weight_decay: float = 0.01
+    mixed_precision: str | None = None
+    jit_compile: bool = False
+    steps_per_loop: int = 10
+    checkpoint_steps: int = 500
+    keep_checkpoints: int = 3
+    eval_steps: int = 100
+    init_checkpoint: str | None = None
+    seed: int = 12345
+    show_progress: bool = True
+
+    def check(self):
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective={self.objective!r} is not one of {OBJECTIVES}")
+        if self.mixed_precision not in PRECISIONS:
+            raise ValueError(f"mixed_precision={self.mixed_precision!r} is not one of {PRECISIONS}")
+        for name in ("batch_size", "train_steps", "steps_per_loop", "checkpoint_steps"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}={getattr(self, name)} must be positive")
+
+
+def pretrain(options, strategy=None):
+    """Pretrains (or resumes pretraining) as `options` say.
+
+    Returns:
+        A dict: `step`, `train` (last loop's metrics), `eval` (final
+        evaluation, if `eval_data`), `checkpoint`.
+
+    Raises:
+        NonFiniteLossError: naming the step and the last good checkpoint.
+        ValueError: data, vocabulary and config that do not fit together.
+    """
+    options.check()
+    strategy = strategy or tf.distribute.get_strategy()
+    chief = _is_chief(strategy)
+    config, vocab_file = _prepare_model_dir(options, chief)
+    if options.mixed_precision:
+        keras.config.set_dtype_policy(options.mixed_precision)
+    keras.utils.set_random_seed(options.seed)
+    replicas = strategy.num_replicas_in_sync
+    if options.batch_size % replicas:
+        raise ValueError(f"batch_size={options.batch_size} is not divisible by {replicas} replicas")
+
+    with strategy.scope():
+        pretrainer = BertPretrainer(BertEncoder(config), nsp=options.objective != "mlm")
+        optimizer = create_optimizer(
+            options.learning_rate,
+            options.train_steps,
+            options.warmup_steps,
+            optimizer=options.optimizer,
+            weight_decay=options.weight_decay,
+            global_clipnorm=None,
+            loss_scale=options.mixed_precision == "mixed_float16",
+        )
+        optimizer.build(pretrainer.trainable_variables)
+    checkpoint = tf.train.Checkpoint(model=pretrainer, optimizer=optimizer)
+    checkpoint_dir = options.model_dir if chief else _worker_dir(options.model_dir, strategy)
+    manager = tf.train.CheckpointManager(
+        checkpoint, checkpoint_dir, max_to_keep=options.keep_checkpoints, checkpoint_name="ckpt"
+    )
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        logging.info("Resuming from %s", manager.latest_checkpoint)
+    elif options.init_checkpoint:
+        _load_initial_weights(pretrainer, options.init_checkpoint)
+    step = int(optimizer.iterations.numpy())
+
+    masking = None
+    if options.dynamic_masking:
+        masking = DynamicMasking(
+            masking_options(
+                WordPieceTokenizer(vocab_file), 0.15, options.max_predictions_per_seq, False
+            ),
+            seed=options.seed,
+        )
+
+    def train_dataset(context):
+        return pretraining_dataset(
+            options.train_data,
+            context.get_per_replica_batch_size(options.batch_size),
+            options.max_seq_length,
+            options.max_predictions_per_seq,
+            is_training=True,
+            input_context=context,
+            seed=options.seed + step,
+            drop_remainder=True,
+            dynamic_masking=masking,
+        )
+
+    iterator = iter(strategy.distribute_datasets_from_function(train_dataset))
+    train_loop = _make_train_loop(pretrainer, optimizer, strategy, options.jit_compile)
+    evaluate = _make_evaluator(pretrainer, strategy, options) if options.eval_data else None
+
+    writers = _SummaryWriters(options.model_dir, chief)
+    if evaluate and step == 0:
+        writers.log(0, "eval", evaluate())
+    progress = keras.utils.Progbar(
+        options.train_steps,
+        verbose=1 if options.show_progress and chief else 0,
+        stateful_metrics=["loss", "mlm_accuracy", "nsp_accuracy", "seq/s"],
+    )
+    progress.update(step)
+    next_checkpoint = (step // options.checkpoint_steps + 1) * options.checkpoint_steps
+    metrics = {}
+    while step < options.train_steps:
+        steps = min(options.steps_per_loop, options.train_steps - step)
+        started = time.time()
+        totals = {k: float(v) for k, v in train_loop(iterator, tf.constant(steps)).items()}
+        elapsed = time.time() - started
+        step += steps
+        metrics = _metrics(totals)
+        if not math.isfinite(metrics["loss"]):
+            raise NonFiniteLossError(
+                f"loss is {metrics['loss']} at step {step}; stopping. The last good "
+                f"checkpoint is {manager.latest_checkpoint or 'none (no checkpoint yet)'}"
+            )
+        metrics["learning_rate"] = float(optimizer.learning_rate.numpy())
+        metrics["seq/s"] = steps * options.batch_size / elapsed
+        writers.log(step, "train", metrics)
+        progress.update(step, [(k, metrics[k]) for k in ("loss", "mlm_accuracy", "nsp_accuracy", "seq/s") if k in metrics])
+        if step >= next_checkpoint or step >= options.train_steps:
+            manager.save(checkpoint_number=step)
+            next_checkpoint += options.checkpoint_steps
+            if evaluate:
+                writers.log(step, "eval", evaluate())
+    if not chief:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    result = {"step": step, "train": metrics, "checkpoint": manager.latest_checkpoint}
+    writers.close()
+    if evaluate:
+        result["eval"] = writers.last("eval")
+        if chief:
+            result["baselines"] = _write_results(options, result, writers)
+    if chief and os.path.exists(writers.history_path):
+        plot_history(writers.history_path, os.path.join(options.model_dir, PLOT_FILE))
+    return result
+
+
+def _make_train_loop(pretrainer, optimizer, strategy, jit_compile):
+    replicas = strategy.num_replicas_in_sync
+    variables = pretrainer.trainable_variables
+    loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+
+    @tf.function(jit_compile=jit_compile)
+    def gradients(features):
+        with tf.GradientTape() as tape:
+            outputs = pretrainer(features, training=True)
+            stats = pretrainer.pretraining_statistics(features, outputs)
+            loss = sum(losses_from_statistics(stats).values()) / replicas
+            scaled = optimizer.scale_loss(loss)
+        return tape.gradient(scaled, variables), stats
+
+    def replica_step(features):
+        grads, stats = gradients(features)
+        grads = [tf.convert_to_tensor(g) for g in grads]  # embedding gathers give IndexedSlices
+        # Clip the all-reduced gradient by its global norm (the optimizer would
+        # clip each replica's share); it all-reduces (sums) again, hence / replicas.
+        grads = tf.distribute.get_replica_context().all_reduce("sum", grads)
+        scale = optimizer.dynamic_scale if loss_scaled else 1.0
+        grads, _ = tf.clip_by_global_norm(grads, CLIP_NORM * scale)
+        optimizer.apply([g / replicas for g in grads], variables)
+        return stats
+
+    @tf.function
+    def train_loop(iterator, steps):
+        totals = _zero_statistics(pretrainer)
+        for _ in tf.range(steps):
+            stats = strategy.run(replica_step, args=(next(iterator),))
+            totals = {k: totals[k] + strategy.reduce("sum", stats[k], axis=None) for k in totals}
+        return totals
+
+    return train_loop
+
+
+def _zero_statistics(pretrainer):
+    keys = ["mlm_loss_sum", "mlm_correct", "mlm_weight"]
+    if pretrainer.nsp:
+        keys += ["nsp_loss_sum", "nsp_correct", "nsp_count"]
+    return {k: tf.constant(0.0) for k in keys}
+
+
+def _make_evaluator(pretrainer, strategy, options):
+    def eval_dataset(context):
+        return pretraining_dataset(
+            options.eval_data,
+            context.get_per_replica_batch_size(options.batch_size),
+            options.max_seq_length,
+            options.max_predictions_per_seq,
+            is_training=False,
+            input_context=context,
+            drop_remainder=True,
+        ).repeat()
+
+    steps = options.eval_steps
+    instances = _metadata(options.eval_data).get("stats", {}).get("instances")
+    if instances:
+        steps = max(1, min(steps, instances // options.batch_size))
+    dataset = strategy.distribute_datasets_from_function(eval_dataset)
+
+    def replica_statistics(features):
+        return pretrainer.pretraining_statistics(features, pretrainer(features, training=False))
+
+    @tf.function
+    def eval_loop(iterator):
+        totals = _zero_statistics(pretrainer)
+        for _ in tf.range(steps):
+            stats = strategy.run(replica_statistics, args=(next(iterator),))
+            totals = {k: totals[k] + strategy.reduce("sum", stats[k], axis=None) for k in totals}
+        return totals
+
+    def evaluate():
+        totals = {k: float(v) for k, v in eval_loop(iter(dataset)).items()}
+        return _metrics(totals)
+
+    return evaluate
+
+
+def _metrics(totals):
+    losses = losses_from_statistics(totals)
+    metrics = {
+        "loss": sum(losses.values()),
+        **losses,
+        "mlm_accuracy": totals["mlm_correct"] / max(totals["mlm_weight"], 1.0),
+    }
+    if "nsp_count" in totals:
+        metrics["nsp_accuracy"] = totals["nsp_correct"] / max(totals["nsp_count"], 1.0)
+    return metrics
+
+
+def majority_baselines(train_data, eval_data, max_seq_length=128, max_predictions_per_seq=20,
+                       batches=100, batch_size=64):
+    """Accuracy on `eval_data` of always predicting the most frequent masked
+    token (and the most frequent NSP label) of `train_data`."""
+
+    def labels(data, count):
+        dataset = pretraining_dataset(
+            data, batch_size, max_seq_length, max_predictions_per_seq, is_training=False
+        )
+        ids, weights, nsp = [], [], []
+        for features in dataset.take(count):
+            ids.append(features["masked_lm_ids"].numpy().ravel())
+            weights.append(features["masked_lm_weights"].numpy().ravel())
+            nsp.append(features["next_sentence_labels"].numpy().ravel())
+        ids, weights = np.concatenate(ids), np.concatenate(weights)
+        return ids[weights > 0], np.concatenate(nsp)
+
+    train_ids, train_nsp = labels(train_data, batches)
+    eval_ids, eval_nsp = labels(eval_data, batches)
+    token = int(np.bincount(train_ids).argmax())
+    label = int(np.bincount(train_nsp).argmax())
+    return {
+        "token": token,
+        "mlm_accuracy": float(np.mean(eval_ids == token)),
+        "nsp_accuracy": float(np.mean(eval_nsp == label)),
+    }
+
+
+def _prepare_model_dir(options, chief):
+    """Resolves the config and vocabulary and writes them to `model_dir`
+    (`config.json`, `vocab.txt`): a model dir is self-contained."""
+    model_dir = options.model_dir
+    saved_config = os.path.join(model_dir, CONFIG_FILE)
+    config = options.config
+    if os.path.exists(saved_config):
+        saved = BertConfig.from_json_file(saved_config)
+        if config is not None and config != saved:
+            raise ValueError(
+                f"{saved_config} holds another config than the one given; use a new "
+                f"--model_dir or drop --preset/--bert_config_file to resume"
+            )
+        config = saved
+    if config is None:
+        raise ValueError(f"no config: give --preset or --bert_config_file ({saved_config} absent)")
+    vocab_file = options.vocab_file or os.path.join(model_dir, VOCAB_FILE)
+    vocab_size = len(read_vocab(vocab_file))
+    if vocab_size != config.vocab_size:
+        raise ValueError(
+            f"{vocab_file} has {vocab_size} pieces but the config's vocab_size is "
+            f"{config.vocab_size}"
+        )
+    metadata = _metadata(options.train_data)
+    for key, wanted in (("vocab_size", config.vocab_size), ("sop", options.objective == "mlm_sop")):
+        if key in metadata and metadata[key] != wanted:
+            raise ValueError(
+                f"{options.train_data}: the data was made with {key}={metadata[key]}, "
+                f"but this run needs {key}={wanted} (objective={options.objective})"
+            )
+    if chief:
+        os.makedirs(model_dir, exist_ok=True)
+        config.to_json_file(saved_config)
+        target = os.path.join(model_dir, VOCAB_FILE)
+        if os.path.abspath(vocab_file) != os.path.abspath(target):
+            shutil.copyfile(vocab_file, target)
+        for stale in glob.glob(os.path.join(model_dir, "*_temp*")):
+            shutil.rmtree(stale, ignore_errors=True)  # a save cut off by a kill
+    return config, vocab_file
+
+
+def _metadata(data):
+    files = pretraining_files(data)
+    path = os.path.join(os.path.dirname(files[0]), METADATA_FILE)
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def _load_initial_weights(pretrainer, path):
+    """Encoder (and head) weights from a kerasbert model dir or checkpoint,
+    or a Hugging Face directory."""
+    huggingface_files = ("model.safetensors", "pytorch_model.bin")
+    if str(path).endswith(huggingface_files) or any(
+        os.path.exists(os.path.join(path, name)) for name in huggingface_files
+    ):
+        from kerasbert.convert import load_huggingface
+
+        source = load_huggingface(path, with_heads=False)
+        pretrainer.encoder.set_weights(source.get_weights())
+        return
+    prefix = tf.train.latest_checkpoint(path) if os.path.isdir(path) else path
+    if not prefix:
+        raise FileNotFoundError(f"{path}: no checkpoint found")
+    tf.train.Checkpoint(model=pretrainer).restore(prefix).expect_partial()
+
+
+def _is_chief(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def _worker_dir(model_dir, strategy):
+    """Non-chief workers must save too (saving is collective); they write
+    to a private directory that is deleted at the end."""
+    resolver = strategy.cluster_resolver
+    return os.path.join(model_dir, f".worker_{resolver.task_type}_{resolver.task_id}")
+
+
+class _SummaryWriters:
+    """TensorBoard scalars (`train/`, `eval/`) and a JSON-lines history."""
+
+    def __init__(self, model_dir, chief):
+        self.chief = chief
+        self.history_path = os.path.join(model_dir, HISTORY_FILE)
+        self.writers = {}
+        self.model_dir = model_dir
+        self.latest = {}
+
+    def log(self, step, split, metrics):
+        self.latest[split] = metrics
+        if not self.chief:
+            return
+        if split not in self.writers:
+            self.writers[split] = tf.summary.create_file_writer(os.path.join(self.model_dir, split))
+        with self.writers[split].as_default():
+            for name, value in metrics.items():
+                tf.summary.scalar(name.replace("/", "_per_"), value, step=step)
+        with open(self.history_path, "a") as f:
+            f.write(json.dumps({"step": step, "split": split, **metrics}) + "\n")
+
+    def last(self, split):
+        return self.latest.get(split)
+
+    def history(self):
+        if not os.path.exists(self.history_path):
+            return []
+        with open(self.history_path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def close(self):
+        for writer in self.writers.values():
+            writer.close()
+
+
+def _write_results(options, result, writers):
+    evals = [r for r in writers.history() if r["split"] == "eval"]
+    untrained = next((r for r in evals if r["step"] == 0), None)
+    results = {
+        "step": result["step"],
+        "pretrained": result["eval"],
+        "untrained": untrained,
+        "most_frequent": majority_baselines(
+            options.train_data,
+            options.eval_data,
+            options.max_seq_length,
+            options.max_predictions_per_seq,
+        ),
+    }
+    path = os.path.join(options.model_dir, RESULTS_FILE)
+    with open(path + ".tmp", "w") as f:
+        json.dump(results, f, indent=2)
+    os.replace(path + ".tmp", path)
+    return results

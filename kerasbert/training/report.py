@@ -1,0 +1,55 @@
+"""Reports of a pretraining run: a text table and a PNG plot."""
+
+import json
+import logging
+
+
+def format_baselines(results):
+    """A table of held-out accuracy: the pretrained model against the
+    untrained one and the most-frequent-label baseline."""
+    rows = [
+        ("pretrained (step %d)" % results["step"], results["pretrained"]),
+        ("untrained", results.get("untrained")),
+        ("most frequent label", results["most_frequent"]),
+    ]
+    lines = [f"{'held-out':<24} {'MLM accuracy':>13} {'NSP accuracy':>13}"]
+    for name, metrics in rows:
+        if metrics:
+            nsp = metrics.get("nsp_accuracy")
+            nsp = f"{nsp:13.3f}" if nsp is not None else f"{'-':>13}"
+            lines.append(f"{name:<24} {metrics['mlm_accuracy']:13.3f} {nsp}")
+    return "\n".join(lines)
+
+
+def plot_history(history_file, png_file):
+    """Loss and accuracies against steps, train and eval, from the
+    `history.jsonl` that `pretrain` writes. Needs matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logging.warning("matplotlib is not installed: no plot %s", png_file)
+        return None
+    with open(history_file) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    for split, style in (("train", "-"), ("eval", "o--")):
+        rows = [r for r in records if r["split"] == split]
+        if not rows:
+            continue
+        steps = [r["step"] for r in rows]
+        loss_axis.plot(steps, [r["loss"] for r in rows], style, label=f"{split} loss")
+        for metric in ("mlm_accuracy", "nsp_accuracy"):
+            if metric in rows[0]:
+                accuracy_axis.plot(steps, [r[metric] for r in rows], style, label=f"{split} {metric}")
+    for axis, title in ((loss_axis, "loss"), (accuracy_axis, "accuracy")):
+        axis.set_xlabel("step")
+        axis.set_title(title)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(png_file, dpi=100)
+    plt.close(figure)
+    return png_file
