@@ -3,6 +3,10 @@
     python train/build_vocab.py --input_files='corpus/*.txt' --output=vocab.txt
 """
 
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: less start-up noise
+
 import json
 
 from absl import app, flags

@@ -4,6 +4,10 @@
         --vocab_file=vocab.txt --output_dir=data/pretrain
 """
 
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: less start-up noise
+
 import json
 
 from absl import app, flags

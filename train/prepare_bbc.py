@@ -4,6 +4,10 @@
     python train/prepare_bbc.py --output_dir=data/demo
 """
 
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: less start-up noise
+
 import json
 
 from absl import app, flags

@@ -5,6 +5,10 @@ strategy; resumes from the newest checkpoint in --model_dir.
         --train_data=data/pretrain --model_dir=runs/mini --train_steps=1000
 """
 
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: less start-up noise
+
 import json
 
 from absl import app, flags

@@ -9,6 +9,7 @@ newest one.
 
 import dataclasses
 import glob
+import hashlib
 import json
 import logging
 import math
@@ -200,7 +201,12 @@ def pretrain(options, strategy=None):
                 writers.log(step, "eval", evaluate())
     if not chief:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    result = {"step": step, "train": metrics, "checkpoint": manager.latest_checkpoint}
+    result = {
+        "step": step,
+        "train": metrics,
+        "checkpoint": manager.latest_checkpoint,
+        "weights_sha256": _weights_digest(pretrainer),
+    }
     writers.close()
     if evaluate:
         result["eval"] = writers.last("eval")
@@ -245,6 +251,14 @@ def _make_train_loop(pretrainer, optimizer, strategy, jit_compile):
         return totals
 
     return train_loop
+
+
+def _weights_digest(model):
+    """Identifies the exact weights (workers of one run must agree)."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+    return digest.hexdigest()
 
 
 def _zero_statistics(pretrainer):

@@ -1,0 +1,200 @@
+"""The pretraining loop: strategies, resumption, precision, failures."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from kerasbert import BertConfig
+from kerasbert.data import create_pretraining_data
+from kerasbert.data.bbc import bbc_files
+from kerasbert.text import build_vocab
+from kerasbert.training import NonFiniteLossError, PretrainingOptions, pretrain
+
+PROGRAM = os.path.join(os.path.dirname(__file__), "..", "train", "pretrain.py")
+SEQ, PREDICTIONS = 64, 10
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A 2,000-piece vocabulary, a tiny config and pretraining data from
+    100 BBC tech articles."""
+    root = tmp_path_factory.mktemp("pretraining")
+    files = [f for f in bbc_files() if "/tech/" in f][:100]
+    vocab = str(root / "vocab.txt")
+    build_vocab(files, 2000, output_file=vocab, show_progress=False)
+    config = BertConfig(
+        vocab_size=2000,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=SEQ,
+    )
+    config_file = str(root / "bert_config.json")
+    config.to_json_file(config_file)
+    data = str(root / "data")
+    create_pretraining_data(
+        files, vocab, data, num_shards=2, max_seq_length=SEQ, max_predictions_per_seq=PREDICTIONS,
+        dupe_factor=2, input_format="paragraphs", show_progress=False,
+    )
+    return {"vocab": vocab, "config": config, "config_file": config_file, "data": data}
+
+
+def options(setup, model_dir, **changes):
+    values = dict(
+        model_dir=str(model_dir),
+        train_data=setup["data"],
+        eval_data=setup["data"],
+        config=setup["config"],
+        vocab_file=setup["vocab"],
+        batch_size=16,
+        train_steps=60,
+        learning_rate=2e-3,
+        warmup_steps=5,
+        max_seq_length=SEQ,
+        max_predictions_per_seq=PREDICTIONS,
+        steps_per_loop=10,
+        checkpoint_steps=20,
+        eval_steps=4,
+        show_progress=False,
+    )
+    values.update(changes)
+    return PretrainingOptions(**values)
+
+
+def train_losses(model_dir):
+    with open(os.path.join(model_dir, "history.jsonl")) as f:
+        return [r["loss"] for r in map(json.loads, f) if r["split"] == "train"]
+
+
+def assert_loss_falls(model_dir):
+    losses = train_losses(model_dir)
+    assert losses[-1] < losses[0] - 0.5, losses
+
+
+def program_args(setup, model_dir, *extra):
+    return [
+        sys.executable, PROGRAM, f"--bert_config_file={setup['config_file']}",
+        f"--vocab_file={setup['vocab']}", f"--train_data={setup['data']}",
+        f"--model_dir={model_dir}", f"--max_seq_length={SEQ}",
+        f"--max_predictions_per_seq={PREDICTIONS}", "--batch_size=16", "--learning_rate=2e-3",
+        "--warmup_steps=5", "--steps_per_loop=10", *extra,
+    ]
+
+
+def program_result(stdout):
+    return json.JSONDecoder().raw_decode(stdout[stdout.index("{"):])[0]
+
+
+def test_one_device(setup, tmp_path):
+    result = pretrain(options(setup, tmp_path))
+    assert result["step"] == 60
+    assert_loss_falls(tmp_path)
+    files = set(os.listdir(tmp_path))
+    assert {"config.json", "vocab.txt", "checkpoint", "train", "eval", "training.png"} <= files
+    assert {"ckpt-20.index", "ckpt-40.index", "ckpt-60.index"} <= files
+    results = json.loads((tmp_path / "eval_results.json").read_text())
+    assert results["untrained"]["step"] == 0
+    assert results["pretrained"]["mlm_accuracy"] > results["untrained"]["mlm_accuracy"]
+    assert 0 < results["most_frequent"]["mlm_accuracy"] < 0.2
+    assert os.listdir(tmp_path / "train")  # TensorBoard event file
+    # a second run with the same model dir has nothing left to do
+    assert pretrain(options(setup, tmp_path))["step"] == 60
+
+
+def test_mirrored_over_two_logical_cpus(setup, tmp_path):
+    done = subprocess.run(
+        program_args(setup, tmp_path, "--distribution_strategy=mirrored", "--num_cpu_devices=2",
+                     "--train_steps=60"),
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert program_result(done.stdout)["step"] == 60
+    assert_loss_falls(tmp_path)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_multi_worker_mirrored_two_processes(setup, tmp_path):
+    workers = [f"localhost:{free_port()}" for _ in range(2)]
+    processes = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps(
+            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        ))
+        processes.append(subprocess.Popen(
+            program_args(setup, tmp_path, "--distribution_strategy=multi_worker_mirrored",
+                         "--train_steps=40", "--checkpoint_steps=20"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        ))
+    outputs = [p.communicate(timeout=600) for p in processes]
+    for process, (_, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr[-3000:]
+    results = [program_result(stdout) for stdout, _ in outputs]
+    assert results[0]["step"] == results[1]["step"] == 40
+    assert results[0]["weights_sha256"] == results[1]["weights_sha256"]
+    assert_loss_falls(tmp_path)
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".worker")]
+
+
+def test_sigkill_then_resume(setup, tmp_path):
+    args = program_args(setup, tmp_path, "--train_steps=200", "--checkpoint_steps=20")
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = tmp_path / "checkpoint"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if state.exists() and "ckpt-" in state.read_text():
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    killed_at = int(state.read_text().split('model_checkpoint_path: "ckpt-')[1].split('"')[0])
+    assert 20 <= killed_at < 200
+    done = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"ckpt-{killed_at}" in done.stderr  # "Resuming from .../ckpt-N"
+    assert program_result(done.stdout)["step"] == 200
+    listed = [line.split('"')[1] for line in state.read_text().splitlines() if "all_model" in line]
+    for name in listed:  # every checkpoint named in the state file is whole
+        assert (tmp_path / f"{name}.index").exists()
+        assert (tmp_path / f"{name}.data-00000-of-00001").exists()
+    assert not [n for n in os.listdir(tmp_path) if "_temp" in n]
+
+
+@pytest.mark.parametrize("changes", [{"mixed_precision": "mixed_bfloat16"}, {"jit_compile": True}])
+def test_mixed_bfloat16_and_xla_train(setup, tmp_path, changes):
+    result = pretrain(options(setup, tmp_path, eval_data=None, **changes))
+    assert result["step"] == 60
+    assert_loss_falls(tmp_path)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(setup, tmp_path):
+    pretrain(options(setup, tmp_path, train_steps=20, eval_data=None))
+    with pytest.raises(NonFiniteLossError, match=r"at step \d+; stopping. The last good checkpoint is .*ckpt-20"):
+        pretrain(options(setup, tmp_path, train_steps=100, learning_rate=1e12, eval_data=None))
+    assert "ckpt-20" in (tmp_path / "checkpoint").read_text()
+
+
+def test_vocab_and_config_must_agree(setup, tmp_path):
+    wrong = setup["config"].replace(vocab_size=30522)
+    with pytest.raises(ValueError, match=r"vocab.txt has 2000 pieces but the config's vocab_size is 30522"):
+        pretrain(options(setup, tmp_path, config=wrong))
+
+
+def test_program_names_mismatched_predictions(setup, tmp_path):
+    args = program_args(setup, tmp_path)
+    args = [a if not a.startswith("--max_predictions") else "--max_predictions_per_seq=20" for a in args]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "the data has max_predictions_per_seq=10, not 20" in done.stderr

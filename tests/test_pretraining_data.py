@@ -1,0 +1,217 @@
+"""Pretraining data: the statistics of google-research/bert's algorithm."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasbert.data import DynamicMasking, create_pretraining_data, masking_options, pretraining_dataset
+from kerasbert.data.bbc import prepare_bbc_pretraining
+from kerasbert.text import WordPieceTokenizer
+
+CLS, SEP, MASK = 101, 102, 103
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return prepare_bbc_pretraining(str(tmp_path_factory.mktemp("bbc")))
+
+
+def make_data(corpus, vocab, output_dir, **kwargs):
+    options = dict(dupe_factor=1, num_shards=2, show_progress=False)
+    options.update(kwargs)
+    return create_pretraining_data(corpus["pretrain"][0], vocab, str(output_dir), **options)
+
+
+def read_all(directory, max_predictions=20):
+    dataset = pretraining_dataset(str(directory), 1024, 128, max_predictions, is_training=False)
+    batches = list(dataset.as_numpy_iterator())
+    return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
+
+
+@pytest.fixture(scope="module")
+def static_data(corpus, minilm_vocab, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("data") / "static"
+    stats = make_data(corpus, minilm_vocab, directory)
+    return directory, stats, read_all(directory)
+
+
+def test_masking_statistics(static_data):
+    _, stats, data = static_data
+    instances = len(data["input_word_ids"])
+    assert instances >= 10_000 and instances == stats["instances"]
+    weights = data["masked_lm_weights"] > 0
+    eligible = data["input_mask"].sum() - 3 * instances
+    assert abs(weights.sum() / eligible - 0.15) < 0.01
+    positions = data["masked_lm_positions"]
+    labels = data["masked_lm_ids"][weights]
+    shown = np.take_along_axis(data["input_word_ids"], positions, axis=1)[weights]
+    masked, kept = np.mean(shown == MASK), np.mean(shown == labels)
+    assert abs(masked - 0.8) < 0.02 and abs(kept - 0.1) < 0.02
+    assert abs((1 - masked - kept) - 0.1) < 0.02
+    assert not np.isin(labels, [CLS, SEP, 0]).any()  # [CLS], [SEP], padding never predicted
+    assert abs(data["next_sentence_labels"].mean() - 0.5) < 0.03
+
+
+def test_instance_layout(static_data):
+    _, _, data = static_data
+    ids, mask, types = data["input_word_ids"], data["input_mask"], data["input_type_ids"]
+    assert ids.shape[1] == 128 and (mask.sum(1) <= 128).all()
+    assert (ids[:, 0] == CLS).all()
+    lengths = mask.sum(1)
+    for row in range(0, len(ids), 97):
+        n = lengths[row]
+        seps = np.flatnonzero(ids[row, :n] == SEP)
+        original = ids[row].copy()
+        chosen = data["masked_lm_weights"][row] > 0
+        original[data["masked_lm_positions"][row][chosen]] = data["masked_lm_ids"][row][chosen]
+        seps = np.flatnonzero(original[:n] == SEP)
+        assert len(seps) == 2 and seps[1] == n - 1
+        assert (types[row, : seps[0] + 1] == 0).all() and (types[row, seps[0] + 1 : n] == 1).all()
+        assert (ids[row, n:] == 0).all() and (mask[row, n:] == 0).all()
+
+
+def test_whole_word_masking(corpus, minilm_vocab, tmp_path):
+    make_data(corpus, minilm_vocab, tmp_path / "wwm", whole_word_mask=True, dupe_factor=1)
+    data = read_all(tmp_path / "wwm")
+    vocabulary = WordPieceTokenizer(minilm_vocab).vocabulary
+    continuation = np.array([p.startswith("##") for p in vocabulary])
+    checked = 0
+    for row in range(0, len(data["input_word_ids"]), 13):
+        chosen = data["masked_lm_weights"][row] > 0
+        original = data["input_word_ids"][row].copy()
+        original[data["masked_lm_positions"][row][chosen]] = data["masked_lm_ids"][row][chosen]
+        positions = set(data["masked_lm_positions"][row][chosen])
+        for p in positions:
+            # every piece of the word around p is predicted too (a "##" piece
+            # right after [SEP], left by truncation, has no word start)
+            start = p
+            while continuation[original[start]] and original[start - 1] not in (CLS, SEP):
+                start -= 1
+            end = p + 1
+            while end < len(original) and continuation[original[end]]:
+                end += 1
+            assert set(range(start, end)) <= positions
+            checked += end - start > 1
+    assert checked > 100  # multi-piece words were masked whole
+
+
+def test_same_seed_same_bytes(corpus, minilm_vocab, tmp_path, static_data):
+    directory, _, _ = static_data
+    make_data(corpus, minilm_vocab, tmp_path / "again", num_workers=1)
+    make_data(corpus, minilm_vocab, tmp_path / "other", random_seed=1)
+    for name in sorted(os.listdir(directory)):
+        if name.endswith(".tfrecord"):
+            same = (directory / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
+            other = (directory / name).read_bytes() == (tmp_path / "other" / name).read_bytes()
+            assert same and not other
+
+
+def test_sop_labels_and_balance(corpus, minilm_vocab, tmp_path):
+    stats = make_data(corpus, minilm_vocab, tmp_path / "sop", sop=True)
+    assert abs(stats["random_next"] / stats["instances"] - 0.5) < 0.03
+    metadata = json.loads((tmp_path / "sop" / "metadata.json").read_text())
+    assert metadata["sop"] is True
+
+
+def test_reader_accepts_original_feature_names(tmp_path):
+    path = str(tmp_path / "original.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        for i in range(3):
+            feature = {
+                "input_ids": [101, 7, 8, 102, 9, 102] + [0] * 2,
+                "input_mask": [1] * 6 + [0] * 2,
+                "segment_ids": [0, 0, 0, 0, 1, 1, 0, 0],
+                "masked_lm_positions": [1, 0],
+                "masked_lm_ids": [i + 5, 0],
+                "next_sentence_labels": [i % 2],
+            }
+            example = {k: tf.train.Feature(int64_list=tf.train.Int64List(value=v)) for k, v in feature.items()}
+            example["masked_lm_weights"] = tf.train.Feature(float_list=tf.train.FloatList(value=[1.0, 0.0]))
+            writer.write(tf.train.Example(features=tf.train.Features(feature=example)).SerializeToString())
+    batch = next(iter(pretraining_dataset(path, 3, 8, 2, is_training=False)))
+    assert batch["input_word_ids"].dtype == tf.int32
+    assert batch["input_type_ids"].numpy()[0].tolist() == [0, 0, 0, 0, 1, 1, 0, 0]
+    assert batch["masked_lm_ids"].numpy()[:, 0].tolist() == [5, 6, 7]
+
+
+def test_sharding_between_input_pipelines(static_data):
+    directory, _, data = static_data
+    seen = []
+    for pipeline in range(2):
+        context = tf.distribute.InputContext(2, pipeline, 1)
+        dataset = pretraining_dataset(str(directory), 512, is_training=False, input_context=context)
+        seen.append(np.concatenate([b["input_word_ids"] for b in dataset.as_numpy_iterator()]))
+    assert abs(len(seen[0]) - len(seen[1])) < 0.1 * len(seen[0])
+    # the two pipelines split the records between them: nothing lost or repeated
+    assert sorted(map(bytes, np.concatenate(seen))) == sorted(map(bytes, data["input_word_ids"]))
+
+
+def test_dynamic_masking_draws_new_masks(static_data, minilm_vocab):
+    directory, _, _ = static_data
+    options = masking_options(WordPieceTokenizer(minilm_vocab), 0.15, 20, False)
+    dataset = pretraining_dataset(str(directory), 256, is_training=False).take(8)
+    static = list(dataset.as_numpy_iterator())
+    # as in training: the masking map runs after repeat, so each epoch differs
+    epochs = list(dataset.repeat(2).map(DynamicMasking(options)).as_numpy_iterator())
+    dynamic = [epochs[:8], epochs[8:]]
+    for s, a, b in zip(static, *dynamic):
+        np.testing.assert_array_equal(_restore(s), _restore(a))  # same text underneath
+        np.testing.assert_array_equal(_restore(a), _restore(b))
+        assert not np.array_equal(a["masked_lm_positions"], b["masked_lm_positions"])
+    data = {k: np.concatenate([b[k] for b in dynamic[0]]) for k in dynamic[0][0]}
+    weights = data["masked_lm_weights"] > 0
+    eligible = data["input_mask"].sum() - 3 * len(weights)
+    assert abs(weights.sum() / eligible - 0.15) < 0.01
+    shown = np.take_along_axis(data["input_word_ids"], data["masked_lm_positions"], 1)[weights]
+    assert abs(np.mean(shown == MASK) - 0.8) < 0.03
+    assert not np.isin(data["masked_lm_ids"][weights], [CLS, SEP, 0]).any()
+
+
+def _restore(batch):
+    ids = batch["input_word_ids"].copy()
+    for row in range(len(ids)):
+        chosen = batch["masked_lm_weights"][row] > 0
+        ids[row, batch["masked_lm_positions"][row][chosen]] = batch["masked_lm_ids"][row][chosen]
+    return ids
+
+
+def run_program(*args):
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "train", "create_pretraining_data.py"), *args],
+        capture_output=True, text=True,
+    )
+
+
+def test_bad_input_is_named(tmp_path, minilm_vocab):
+    common = [f"--vocab_file={minilm_vocab}", f"--output_dir={tmp_path / 'out'}"]
+    done = run_program(f"--input_files={tmp_path}/missing.txt", *common)
+    assert done.returncode == 1 and "missing.txt: no file matches" in done.stderr
+    (tmp_path / "empty.txt").write_text("\n\n  \n")
+    done = run_program(f"--input_files={tmp_path}/empty.txt", *common)
+    assert done.returncode == 1 and "no text in the input files" in done.stderr
+    (tmp_path / "model.bin").write_bytes(bytes(range(256)) * 8)
+    done = run_program(f"--input_files={tmp_path}/model.bin", *common)
+    assert done.returncode == 1 and "model.bin: looks like a binary file" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_output_is_refused(static_data, corpus, minilm_vocab):
+    directory, _, _ = static_data
+    with pytest.raises(FileExistsError, match="already exists"):
+        make_data(corpus, minilm_vocab, directory)
+
+
+def test_reader_names_mismatched_lengths(static_data, tmp_path):
+    directory, _, _ = static_data
+    with pytest.raises(ValueError, match="max_predictions_per_seq=20, not 10"):
+        pretraining_dataset(str(directory), 8, 128, 10)
+    shard = sorted(p for p in os.listdir(directory) if p.endswith(".tfrecord"))[0]
+    (tmp_path / shard).write_bytes((directory / shard).read_bytes())  # without metadata.json
+    with pytest.raises(ValueError, match=f"{shard}: input_word_ids has length 128, but max_seq_length=64"):
+        pretraining_dataset(str(tmp_path / shard), 8, 64, 20)
