@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -159,16 +160,17 @@ def test_sigkill_then_resume(setup, tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL
-    killed_at = int(state.read_text().split('model_checkpoint_path: "ckpt-')[1].split('"')[0])
+    killed_at = int(re.search(r'model_checkpoint_path: ".*?ckpt-(\d+)"', state.read_text()).group(1))
     assert 20 <= killed_at < 200
     done = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"ckpt-{killed_at}" in done.stderr  # "Resuming from .../ckpt-N"
     assert program_result(done.stdout)["step"] == 200
-    listed = [line.split('"')[1] for line in state.read_text().splitlines() if "all_model" in line]
+    listed = re.findall(r'all_model_checkpoint_paths: "(.*?)"', state.read_text())
+    assert listed
     for name in listed:  # every checkpoint named in the state file is whole
-        assert (tmp_path / f"{name}.index").exists()
-        assert (tmp_path / f"{name}.data-00000-of-00001").exists()
+        path = os.path.join(tmp_path, name)
+        assert os.path.exists(f"{path}.index") and os.path.exists(f"{path}.data-00000-of-00001")
     assert not [n for n in os.listdir(tmp_path) if "_temp" in n]
 
 
