@@ -19,18 +19,21 @@ def _fresh_keras_state():
     keras.config.set_dtype_policy("float32")
 
 
+# Two blocks, odd sizes (so a transposed weight cannot pass by luck).
+TINY = dict(
+    vocab_size=97,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=37,
+    max_position_embeddings=40,
+    type_vocab_size=3,
+)
+
+
 @pytest.fixture
 def tiny_config():
-    """Two blocks, odd sizes (so a transposed weight cannot pass by luck)."""
-    return BertConfig(
-        vocab_size=97,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=37,
-        max_position_embeddings=40,
-        type_vocab_size=3,
-    )
+    return BertConfig(**TINY)
 
 
 def make_inputs(batch=3, seq=12, vocab=97, type_vocab=2, seed=0):

@@ -8,7 +8,7 @@ import pytest
 import torch
 import transformers
 
-from conftest import make_inputs
+from conftest import TINY, make_inputs
 from kerasbert import BertConfig, BertEncoder, BertPretrainer
 from kerasbert.convert import load_huggingface, save_huggingface
 
@@ -16,17 +16,7 @@ TOLERANCE = 1e-4
 
 
 def hf_config(**changes):
-    values = dict(
-        vocab_size=97,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=37,
-        max_position_embeddings=40,
-        type_vocab_size=3,
-    )
-    values.update(changes)
-    return transformers.BertConfig(**values)
+    return transformers.BertConfig(**{**TINY, **changes})
 
 
 def random_hf_model(cls, config, seed=0):

@@ -4,7 +4,6 @@ import keras
 from keras import ops
 
 from kerasbert.layers import MaskedLMHead, NextSentenceHead
-from kerasbert.models.bert_encoder import BertEncoder
 
 ENCODER_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
 

@@ -150,20 +150,10 @@ def pretrain(options, strategy=None):
             seed=options.seed,
         )
 
-    def train_dataset(context):
-        return pretraining_dataset(
-            options.train_data,
-            context.get_per_replica_batch_size(options.batch_size),
-            options.max_seq_length,
-            options.max_predictions_per_seq,
-            is_training=True,
-            input_context=context,
-            seed=options.seed + step,
-            drop_remainder=True,
-            dynamic_masking=masking,
-        )
-
-    iterator = iter(strategy.distribute_datasets_from_function(train_dataset))
+    train_dataset = _distributed_dataset(
+        strategy, options, options.train_data, True, seed=options.seed + step, dynamic_masking=masking
+    )
+    iterator = iter(train_dataset)
     train_loop = _make_train_loop(pretrainer, optimizer, strategy, options.jit_compile)
     evaluate = _make_evaluator(pretrainer, strategy, options) if options.eval_data else None
 
@@ -268,23 +258,31 @@ def _zero_statistics(pretrainer):
     return {k: tf.constant(0.0) for k in keys}
 
 
-def _make_evaluator(pretrainer, strategy, options):
-    def eval_dataset(context):
-        return pretraining_dataset(
-            options.eval_data,
+def _distributed_dataset(strategy, options, data, is_training, **kwargs):
+    """Each input pipeline reads its share; batches are static (TPU-ready)."""
+
+    def dataset_fn(context):
+        dataset = pretraining_dataset(
+            data,
             context.get_per_replica_batch_size(options.batch_size),
             options.max_seq_length,
             options.max_predictions_per_seq,
-            is_training=False,
+            is_training=is_training,
             input_context=context,
             drop_remainder=True,
-        ).repeat()
+            **kwargs,
+        )
+        return dataset if is_training else dataset.repeat()
 
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def _make_evaluator(pretrainer, strategy, options):
     steps = options.eval_steps
     instances = _metadata(options.eval_data).get("stats", {}).get("instances")
     if instances:
         steps = max(1, min(steps, instances // options.batch_size))
-    dataset = strategy.distribute_datasets_from_function(eval_dataset)
+    dataset = _distributed_dataset(strategy, options, options.eval_data, False)
 
     def replica_statistics(features):
         return pretrainer.pretraining_statistics(features, pretrainer(features, training=False))
