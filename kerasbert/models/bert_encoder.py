@@ -79,8 +79,11 @@ class BertEncoder(keras.Model):
         # Weights exist from construction on: count_params(), weight loading
         # and checkpoint restore work before the first call.
         self.embedding.build()
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
             block.build()
+            # tf.train.Checkpoint does not follow Keras' tracked lists: name
+            # each block as an attribute so checkpoints hold it by name.
+            setattr(self, block.name, block)
         self.pooler.build((None, config.hidden_size))
         self.built = True
 

@@ -41,6 +41,14 @@ def read_vocab(vocab_file):
     return pieces
 
 
+def is_uncased(pieces):
+    """Whether a vocabulary was made from lower-cased text: no piece other
+    than the bracketed special ones holds an upper-case letter."""
+    return not any(
+        piece != piece.lower() for piece in pieces if not (piece[0] == "[" and piece[-1] == "]")
+    )
+
+
 def read_text_files(files, stats):
     """Yields the lines of `files`, decoding invalid UTF-8 as U+FFFD and
     counting in `stats` the files, lines and replaced bytes."""

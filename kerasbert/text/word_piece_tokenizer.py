@@ -25,7 +25,7 @@ class WordPieceTokenizer(keras.layers.Layer):
     Two implementations of the WordPiece step give identical ids:
     `"fast"` (tf.text `FastWordpieceTokenizer`, linear time; for training
     input) and `"classic"` (tf.text `WordpieceTokenizer` over a lookup table
-    read from `vocab_file`; its ops are the ones TF Serving builds include).
+    of the pieces; its ops are the ones TF Serving builds include).
 
     Args:
         vocab_file: a BERT `vocab.txt`, one piece per line, holding [PAD],
@@ -73,8 +73,16 @@ class WordPieceTokenizer(keras.layers.Layer):
                 no_pretokenization=True,
             )
         else:
+            # A table built from the pieces, not from the file: a table
+            # initialized from a file puts that file's path into the graph.
+            table = tf.lookup.StaticVocabularyTable(
+                tf.lookup.KeyValueTensorInitializer(
+                    self.vocabulary, tf.range(len(self.vocabulary), dtype=tf.int64)
+                ),
+                num_oov_buckets=1,
+            )
             self._wordpiece = tf_text.WordpieceTokenizer(
-                self.vocab_file,
+                table,
                 token_out_type=tf.int64,
                 max_bytes_per_word=MAX_WORD_BYTES,
             )

@@ -29,6 +29,7 @@ from kerasbert.data.pretraining_dataset import (
     pretraining_dataset,
     pretraining_files,
 )
+from kerasbert.model_dir import CONFIG_FILE, VOCAB_FILE
 from kerasbert.models import BertEncoder, BertPretrainer
 from kerasbert.models.bert_pretrainer import losses_from_statistics
 from kerasbert.text import WordPieceTokenizer, read_vocab
@@ -37,8 +38,6 @@ from kerasbert.training.report import plot_history
 
 OBJECTIVES = ("mlm_nsp", "mlm_sop", "mlm")
 PRECISIONS = (None, "float32", "mixed_bfloat16", "mixed_float16")
-CONFIG_FILE = "config.json"
-VOCAB_FILE = "vocab.txt"
 HISTORY_FILE = "history.jsonl"
 RESULTS_FILE = "eval_results.json"
 PLOT_FILE = "training.png"

@@ -1,0 +1,28 @@
+"""Exports: TF Hub modules (encoder, preprocessor, text encoder) and TF
+Serving bundles, each written atomically."""
+
+from kerasbert.export.exporter import (
+    EXPORT_TYPES,
+    export_encoder,
+    export_model_dir,
+    export_preprocessor,
+    export_serving,
+    export_text_encoder,
+)
+from kerasbert.export.hub_encoder import HubEncoder
+from kerasbert.export.hub_preprocessor import HubPreprocessor
+from kerasbert.export.hub_text_encoder import HubTextEncoder
+from kerasbert.export.serving_bundle import ServingBundle
+
+__all__ = [
+    "EXPORT_TYPES",
+    "HubEncoder",
+    "HubPreprocessor",
+    "HubTextEncoder",
+    "ServingBundle",
+    "export_encoder",
+    "export_model_dir",
+    "export_preprocessor",
+    "export_serving",
+    "export_text_encoder",
+]

@@ -1,0 +1,147 @@
+"""Writing exports: each one atomic, refusing an existing target unless told."""
+
+import os
+
+import tensorflow as tf
+
+from kerasbert.export.hub_encoder import HubEncoder
+from kerasbert.export.hub_preprocessor import HubPreprocessor
+from kerasbert.export.hub_text_encoder import HubTextEncoder
+from kerasbert.export.serving_bundle import ServingBundle
+from kerasbert.io_utils import atomic_directory
+from kerasbert.model_dir import load_pretrainer
+from kerasbert.text import WordPieceTokenizer, read_vocab
+from kerasbert.text.vocabulary import is_uncased
+
+EXPORT_TYPES = ("encoder", "encoder_with_mlm", "preprocessor", "text_encoder", "serving")
+ENCODER_SERVING_OUTPUTS = ("pooled_output", "sequence_output")
+
+
+def classic_tokenizer(vocab_file, lower_case=None):
+    """The tokenizer of every export: tf.text's classic ops, which TF
+    Serving links. `lower_case=None` reads it off the vocabulary."""
+    if lower_case is None:
+        lower_case = is_uncased(read_vocab(vocab_file))
+    return WordPieceTokenizer(vocab_file, lower_case=lower_case, implementation="classic")
+
+
+def save_module(module, export_dir, overwrite=False, signatures=None):
+    """`tf.saved_model.save` into a temporary directory renamed into place."""
+    with atomic_directory(export_dir, overwrite=overwrite) as tmp:
+        tf.saved_model.save(module, tmp, signatures=signatures)
+    return os.path.abspath(export_dir)
+
+
+def export_encoder(encoder, vocab_file, export_dir, lower_case=None, mlm_head=None, overwrite=False):
+    """Writes the TF Hub encoder module (with `mlm` when `mlm_head` is given)."""
+    _check_vocab(encoder, vocab_file)
+    if lower_case is None:
+        lower_case = is_uncased(read_vocab(vocab_file))
+    module = HubEncoder(encoder, vocab_file, lower_case, mlm_head=mlm_head)
+    signatures = {"serving_default": module.serving_default}
+    return save_module(module, export_dir, overwrite, signatures)
+
+
+def export_preprocessor(vocab_file, export_dir, seq_length=128, lower_case=None, overwrite=False):
+    """Writes the TF Hub preprocessor module."""
+    module = HubPreprocessor(classic_tokenizer(vocab_file, lower_case), seq_length=seq_length)
+    return save_module(module, export_dir, overwrite)
+
+
+def export_text_encoder(
+    encoder, vocab_file, export_dir, seq_length=128, lower_case=None, overwrite=False
+):
+    """Writes the raw-text encoder module."""
+    _check_vocab(encoder, vocab_file)
+    module = HubTextEncoder(encoder, classic_tokenizer(vocab_file, lower_case), seq_length)
+    signatures = {"serving_default": module.serving_default}
+    return save_module(module, export_dir, overwrite, signatures)
+
+
+def export_serving(
+    model,
+    vocab_file,
+    export_dir,
+    version=1,
+    seq_length=128,
+    lower_case=None,
+    output_names=None,
+    overwrite=False,
+):
+    """Writes a TF Serving bundle to `export_dir/<version>/`."""
+    if not isinstance(version, int) or version < 0:
+        raise ValueError(f"version={version!r}: TF Serving versions are integers >= 0")
+    bundle = ServingBundle(
+        model, classic_tokenizer(vocab_file, lower_case), seq_length, output_names
+    )
+    target = os.path.join(export_dir, str(version))
+    return save_module(bundle, target, overwrite, bundle.signatures)
+
+
+def export_model_dir(
+    model_dir,
+    export_dir,
+    export_type="all",
+    vocab_file=None,
+    seq_length=128,
+    version=1,
+    lower_case=None,
+    overwrite=False,
+):
+    """Exports a trained model directory (or checkpoint prefix).
+
+    `export_type="all"` writes `encoder/`, `encoder_with_mlm/`,
+    `preprocessor/`, `text_encoder/` and `serving/<version>/` under
+    `export_dir`; a single type writes to `export_dir` itself (`serving`:
+    `export_dir/<version>/`). Existing targets are refused before anything
+    is written, unless `overwrite`.
+
+    Returns:
+        dict export type -> written directory.
+    """
+    types = EXPORT_TYPES if export_type == "all" else (export_type,)
+    if export_type != "all" and export_type not in EXPORT_TYPES:
+        raise ValueError(f"export_type={export_type!r} is not 'all' or one of {EXPORT_TYPES}")
+    targets = {}
+    for kind in types:
+        base = os.path.join(export_dir, kind) if export_type == "all" else export_dir
+        targets[kind] = os.path.join(base, str(version)) if kind == "serving" else base
+    if not overwrite:
+        for target in targets.values():
+            if os.path.exists(target):
+                raise FileExistsError(f"{target} already exists (pass --overwrite to replace it)")
+
+    pretrainer, vocab_file = load_pretrainer(model_dir, vocab_file=vocab_file)
+    encoder = pretrainer.encoder
+    written = {}
+    for kind, target in targets.items():
+        if kind == "preprocessor":
+            written[kind] = export_preprocessor(vocab_file, target, seq_length, lower_case, True)
+        elif kind in ("encoder", "encoder_with_mlm"):
+            head = pretrainer.mlm_head if kind == "encoder_with_mlm" else None
+            written[kind] = export_encoder(encoder, vocab_file, target, lower_case, head, True)
+        elif kind == "text_encoder":
+            written[kind] = export_text_encoder(
+                encoder, vocab_file, target, seq_length, lower_case, True
+            )
+        else:
+            written[kind] = export_serving(
+                encoder,
+                vocab_file,
+                os.path.dirname(target),
+                version,
+                seq_length,
+                lower_case,
+                ENCODER_SERVING_OUTPUTS,
+                True,
+            )
+    return written
+
+
+def _check_vocab(encoder, vocab_file):
+    size = len(read_vocab(vocab_file))
+    if size != encoder.config.vocab_size:
+        raise ValueError(
+            f"{vocab_file} has {size} pieces but the encoder's vocab_size is "
+            f"{encoder.config.vocab_size}"
+        )

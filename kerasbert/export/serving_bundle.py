@@ -1,0 +1,79 @@
+"""`ServingBundle`: a model with its tokenizer, as TensorFlow Serving loads it."""
+
+import tensorflow as tf
+
+from kerasbert.export.hub_encoder import input_specs
+from kerasbert.text import BertPreprocessor
+
+
+class ServingBundle(tf.__internal__.tracking.AutoTrackable):
+    """The SavedModel that TensorFlow Serving loads from
+    `<base_path>/<version>/`, with three signatures:
+
+    - `serving_default`: `text` (tf.string `[batch]`);
+    - `text_pair`: `text` and `text_b` (`[CLS] text [SEP] text_b [SEP]`);
+    - `ids`: the int32 `input_word_ids`, `input_mask`, `input_type_ids`
+      `[batch, seq_length]` of an external tokenizer.
+
+    Each returns the tensors `output_names` of `model(inputs,
+    training=False)`; the text signatures add `truncated_tokens`, int32
+    `[batch]`, the word pieces cut off to fit `seq_length` (texts are
+    truncated, never refused). The tokenizer should be the `"classic"` one:
+    then the graph holds only core TensorFlow ops and the ops of tf.text's
+    classic `BertTokenizer`, which model server builds link.
+
+    Args:
+        model: a callable from the dict of the three inputs to a dict of
+            tensors, e.g. a `BertEncoder` or a task model.
+        tokenizer: a `WordPieceTokenizer` for the model's vocabulary.
+        seq_length: tokens per example, special tokens included.
+        output_names: the outputs to serve; default: every tensor output.
+
+    Example:
+
+    >>> bundle = ServingBundle(encoder, WordPieceTokenizer("vocab.txt", implementation="classic"),
+    ...                        output_names=["pooled_output"])
+    >>> tf.saved_model.save(bundle, "saved_models/bert/1", signatures=bundle.signatures)
+    """
+
+    def __init__(self, model, tokenizer, seq_length=128, output_names=None):
+        super().__init__()
+        self.tokenizer = tokenizer
+        self.seq_length = seq_length
+        self.output_names = None if output_names is None else list(output_names)
+        self.packer = BertPreprocessor(tokenizer, seq_length=seq_length)
+        self.vocab_file = tf.saved_model.Asset(tokenizer.vocab_file)
+        # The model stays out of the saved object graph (see HubEncoder);
+        # its variables are saved through this list.
+        self.variables = [v.value for v in model.variables]
+
+        def outputs(inputs):
+            results = model(inputs, training=False)
+            names = self.output_names or [k for k, v in results.items() if tf.is_tensor(v)]
+            return {name: results[name] for name in names}
+
+        def serve_segments(segments):
+            tokens = [tokenizer.tokenize(s, flat=True) for s in segments]
+            results = outputs(self.packer.bert_pack_inputs(tokens))
+            room = seq_length - (len(segments) + 1)  # after [CLS] and the [SEP]s
+            total = tf.add_n([tf.cast(t.row_lengths(), tf.int32) for t in tokens])
+            results["truncated_tokens"] = tf.maximum(total - room, 0)
+            return results
+
+        text = tf.TensorSpec([None], tf.string, name="text")
+        text_b = tf.TensorSpec([None], tf.string, name="text_b")
+        self.serving_default = tf.function(
+            lambda text: serve_segments([text]), input_signature=[text]
+        )
+        self.text_pair = tf.function(
+            lambda text, text_b: serve_segments([text, text_b]), input_signature=[text, text_b]
+        )
+        self.ids = tf.function(outputs, input_signature=[input_specs(seq_length)])
+
+    @property
+    def signatures(self):
+        return {
+            "serving_default": self.serving_default,
+            "text_pair": self.text_pair,
+            "ids": self.ids,
+        }

@@ -1,0 +1,88 @@
+"""Model directories: what `pretrain` writes and `export` / `finetune` read.
+
+A model directory holds `config.json` (a `BertConfig`), `vocab.txt` and
+TensorFlow checkpoints `ckpt-N` of `tf.train.Checkpoint(model=BertPretrainer,
+optimizer=...)`.
+"""
+
+import os
+
+import tensorflow as tf
+from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+from kerasbert.config import BertConfig
+from kerasbert.models import BertEncoder, BertPretrainer
+from kerasbert.text.vocabulary import read_vocab
+
+CONFIG_FILE = "config.json"
+VOCAB_FILE = "vocab.txt"
+
+
+def checkpoint_prefix(path):
+    """A model directory (its newest checkpoint) or a checkpoint prefix ->
+    the checkpoint prefix."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        prefix = tf.train.latest_checkpoint(path)
+        if prefix is None:
+            raise FileNotFoundError(f"{path}: no checkpoint in this directory")
+        return prefix
+    if not os.path.exists(path + ".index"):
+        raise FileNotFoundError(f"{path}: neither a model directory nor a checkpoint prefix")
+    return path
+
+
+def load_pretrainer(path, config=None, vocab_file=None):
+    """Restores the `BertPretrainer` saved in a model directory or checkpoint.
+
+    Args:
+        path: a model directory or a checkpoint prefix (`.../ckpt-800`).
+        config: a `BertConfig`; default: `config.json` beside the checkpoint.
+        vocab_file: default: `vocab.txt` beside the checkpoint.
+
+    Returns:
+        `(pretrainer, vocab_file)`; the pretrainer has the NSP head when the
+        checkpoint has one.
+
+    Raises:
+        FileNotFoundError: no checkpoint, config or vocabulary.
+        ValueError: the checkpoint, the config and the vocabulary disagree
+            (the message names both sides).
+    """
+    prefix = checkpoint_prefix(path)
+    model_dir = os.path.dirname(prefix)
+    config_file = os.path.join(model_dir, CONFIG_FILE)
+    if config is None:
+        if not os.path.exists(config_file):
+            raise FileNotFoundError(f"{config_file}: no config beside the checkpoint {prefix}")
+        config = BertConfig.from_json_file(config_file)
+    vocab_file = os.fspath(vocab_file or os.path.join(model_dir, VOCAB_FILE))
+    vocab_size = len(read_vocab(vocab_file))
+    if vocab_size != config.vocab_size:
+        raise ValueError(
+            f"{vocab_file} has {vocab_size} pieces but the config's vocab_size is "
+            f"{config.vocab_size}"
+        )
+    heads = _checkpoint_children(prefix, "model")
+    if "encoder" not in heads:
+        raise ValueError(f"{prefix}: not a kerasbert pretraining checkpoint (no model/encoder)")
+    pretrainer = BertPretrainer(BertEncoder(config), nsp="nsp_head" in heads)
+    try:
+        status = tf.train.Checkpoint(model=pretrainer).restore(prefix)
+        status.expect_partial()  # the optimizer's slots are not needed
+        status.assert_existing_objects_matched()
+    except (ValueError, AssertionError) as e:
+        raise ValueError(f"{prefix} does not fit the config {config_file}: {e}") from None
+    return pretrainer, vocab_file
+
+
+def _checkpoint_children(prefix, name):
+    """Names of the objects saved under the checkpoint root's `name`."""
+    reader = tf.train.load_checkpoint(prefix)
+    graph = trackable_object_graph_pb2.TrackableObjectGraph.FromString(
+        reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH")
+    )
+    for child in graph.nodes[0].children:
+        if child.local_name == name:
+            return {c.local_name for c in graph.nodes[child.node_id].children}
+    return set()
