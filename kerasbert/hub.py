@@ -157,6 +157,11 @@ class KerasLayer(keras.layers.Layer):
             key for key, v in variables.items() if v.trainable
         }
 
+    @property
+    def module(self):
+        """The loaded SavedModel root (e.g. for `vocab_file`, `do_lower_case`)."""
+        return self._module
+
     def call(self, inputs, training=None):
         if self.signature is not None:
             if not isinstance(inputs, dict):

@@ -12,10 +12,11 @@ from tensorflow.core.protobuf import trackable_object_graph_pb2
 
 from kerasbert.config import BertConfig
 from kerasbert.models import BertEncoder, BertPretrainer
-from kerasbert.text.vocabulary import read_vocab
+from kerasbert.text.vocabulary import is_uncased, read_vocab
 
 CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.txt"
+HUGGINGFACE_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 
 
 def checkpoint_prefix(path):
@@ -86,3 +87,33 @@ def _checkpoint_children(prefix, name):
         if child.local_name == name:
             return {c.local_name for c in graph.nodes[child.node_id].children}
     return set()
+
+
+def load_encoder(path, trainable=True):
+    """The encoder of a kerasbert model directory (or checkpoint), an
+    exported TF Hub encoder module, or a Hugging Face BERT directory.
+
+    Returns:
+        `(encoder, vocab_file, lower_case)`: a `BertEncoder`, or a
+        `kerasbert.hub.KerasLayer` over the module.
+    """
+    path = os.fspath(path)
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        from kerasbert.hub import KerasLayer
+
+        encoder = KerasLayer(path, trainable=trainable)
+        module = encoder.module
+        if not hasattr(module, "vocab_file"):
+            raise ValueError(f"{path}: the module has no vocab_file asset; give the vocabulary")
+        vocab_file = module.vocab_file.asset_path.numpy().decode()
+        return encoder, vocab_file, bool(module.do_lower_case.numpy())
+    if any(os.path.exists(os.path.join(path, f)) for f in HUGGINGFACE_WEIGHTS):
+        from kerasbert.convert import load_huggingface
+
+        encoder = load_huggingface(path, with_heads=False)
+        vocab_file = os.path.join(path, VOCAB_FILE)
+    else:
+        pretrainer, vocab_file = load_pretrainer(path)
+        encoder = pretrainer.encoder
+    encoder.trainable = trainable
+    return encoder, vocab_file, is_uncased(read_vocab(vocab_file))

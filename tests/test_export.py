@@ -399,3 +399,40 @@ def test_kerasbert_hub_keras_layer_fine_tunes_the_encoder(exports):
     history = model.fit(x, y, epochs=3, batch_size=8, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert all(not np.array_equal(b, w.numpy()) for b, w in zip(before, layer.trainable_weights))
+
+
+MIRRORED_FINE_TUNING = """
+import sys, numpy as np, tensorflow as tf, keras
+from kerasbert.training import split_cpu
+split_cpu(2)
+from kerasbert.hub import KerasLayer
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+names = ("input_word_ids", "input_mask", "input_type_ids")
+with strategy.scope():
+    layer = KerasLayer(sys.argv[1], trainable=True)
+    inputs = {n: keras.Input(shape=(16,), dtype="int32", name=n) for n in names}
+    model = keras.Model(inputs, keras.layers.Dense(2)(layer(inputs)["pooled_output"]))
+    model.compile(keras.optimizers.AdamW(1e-3), keras.losses.SparseCategoricalCrossentropy(True))
+rng = np.random.RandomState(0)
+x = {"input_word_ids": rng.randint(1000, 2000, (16, 16)).astype("int32"),
+     "input_mask": np.ones((16, 16), "int32"), "input_type_ids": np.zeros((16, 16), "int32")}
+y = (x["input_word_ids"][:, 1] > 1500).astype("int32")
+before = [w.numpy() for w in layer.trainable_weights]
+model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+after = [w.numpy() for w in layer.trainable_weights]
+replicas = layer.trainable_weights[0].value.values
+assert type(layer.trainable_weights[0].value).__name__ == "MirroredVariable"
+assert all(not np.array_equal(b, a) for b, a in zip(before, after))
+assert np.array_equal(replicas[0].numpy(), replicas[1].numpy())
+print("MIRRORED OK")
+"""
+
+
+def test_kerasbert_hub_keras_layer_under_mirrored_strategy(exports):
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED_FINE_TUNING, exports["encoder"]],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "MIRRORED OK" in result.stdout
