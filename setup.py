@@ -6,9 +6,11 @@ from setuptools import find_packages, setup
 HUB = ["tensorflow-hub>=0.16", "tf-keras==2.21.*", "setuptools<81"]
 KERAS_HUB = ["keras-hub"]
 HF = ["torch==2.13.0", "transformers", "safetensors"]
-PROGRAMS = ["build_vocab", "create_pretraining_data", "pretrain", "prepare_bbc", "export"]
+PROGRAMS = [
+    "build_vocab", "create_pretraining_data", "pretrain", "prepare_bbc", "export", "finetune"
+]
 DEMO = ["matplotlib"]
-TEST = ["pytest", "pytest-timeout"] + HUB + KERAS_HUB + HF + DEMO
+TEST = ["pytest", "pytest-timeout", "seqeval"] + HUB + KERAS_HUB + HF + DEMO
 
 setup(
     name="kerasbert",

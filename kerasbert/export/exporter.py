@@ -66,14 +66,15 @@ def export_serving(
     seq_length=128,
     lower_case=None,
     output_names=None,
+    label_names=None,
     overwrite=False,
 ):
-    """Writes a TF Serving bundle to `export_dir/<version>/`."""
+    """Writes a TF Serving bundle to `export_dir/<version>/` (see
+    `ServingBundle`)."""
     if not isinstance(version, int) or version < 0:
         raise ValueError(f"version={version!r}: TF Serving versions are integers >= 0")
-    bundle = ServingBundle(
-        model, classic_tokenizer(vocab_file, lower_case), seq_length, output_names
-    )
+    tokenizer = classic_tokenizer(vocab_file, lower_case)
+    bundle = ServingBundle(model, tokenizer, seq_length, output_names, label_names)
     target = os.path.join(export_dir, str(version))
     return save_module(bundle, target, overwrite, bundle.signatures)
 
@@ -133,7 +134,7 @@ def export_model_dir(
                 seq_length,
                 lower_case,
                 ENCODER_SERVING_OUTPUTS,
-                True,
+                overwrite=True,
             )
     return written
 

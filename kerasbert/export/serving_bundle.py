@@ -16,7 +16,9 @@ class ServingBundle(tf.__internal__.tracking.AutoTrackable):
       `[batch, seq_length]` of an external tokenizer.
 
     Each returns the tensors `output_names` of `model(inputs,
-    training=False)`; the text signatures add `truncated_tokens`, int32
+    training=False)` (a lone tensor is served as `logits`), or for a classifier (`label_names` given, the model
+    returning logits) `probabilities`, `label_id` and `label` (the label's
+    name); the text signatures add `truncated_tokens`, int32
     `[batch]`, the word pieces cut off to fit `seq_length` (texts are
     truncated, never refused). The tokenizer should be the `"classic"` one:
     then the graph holds only core TensorFlow ops and the ops of tf.text's
@@ -28,6 +30,7 @@ class ServingBundle(tf.__internal__.tracking.AutoTrackable):
         tokenizer: a `WordPieceTokenizer` for the model's vocabulary.
         seq_length: tokens per example, special tokens included.
         output_names: the outputs to serve; default: every tensor output.
+        label_names: the class names of a classifier returning logits.
 
     Example:
 
@@ -36,11 +39,12 @@ class ServingBundle(tf.__internal__.tracking.AutoTrackable):
     >>> tf.saved_model.save(bundle, "saved_models/bert/1", signatures=bundle.signatures)
     """
 
-    def __init__(self, model, tokenizer, seq_length=128, output_names=None):
+    def __init__(self, model, tokenizer, seq_length=128, output_names=None, label_names=None):
         super().__init__()
         self.tokenizer = tokenizer
         self.seq_length = seq_length
         self.output_names = None if output_names is None else list(output_names)
+        self.label_names = None if label_names is None else [str(n) for n in label_names]
         self.packer = BertPreprocessor(tokenizer, seq_length=seq_length)
         self.vocab_file = tf.saved_model.Asset(tokenizer.vocab_file)
         # The model stays out of the saved object graph (see HubEncoder);
@@ -49,6 +53,10 @@ class ServingBundle(tf.__internal__.tracking.AutoTrackable):
 
         def outputs(inputs):
             results = model(inputs, training=False)
+            if self.label_names is not None:
+                return _class_outputs(results, self.label_names)
+            if tf.is_tensor(results):
+                results = {"logits": results}
             names = self.output_names or [k for k, v in results.items() if tf.is_tensor(v)]
             return {name: results[name] for name in names}
 
@@ -77,3 +85,13 @@ class ServingBundle(tf.__internal__.tracking.AutoTrackable):
             "text_pair": self.text_pair,
             "ids": self.ids,
         }
+
+
+def _class_outputs(logits, label_names):
+    probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+    label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+    return {
+        "probabilities": probabilities,
+        "label_id": label_id,
+        "label": tf.gather(tf.constant(label_names), label_id),
+    }

@@ -29,6 +29,7 @@ from kerasbert.data.pretraining_dataset import (
     pretraining_dataset,
     pretraining_files,
 )
+from kerasbert.io_utils import write_json
 from kerasbert.model_dir import CONFIG_FILE, VOCAB_FILE
 from kerasbert.models import BertEncoder, BertPretrainer
 from kerasbert.models.bert_pretrainer import losses_from_statistics
@@ -476,8 +477,5 @@ def _write_results(options, result, writers):
             options.max_predictions_per_seq,
         ),
     }
-    path = os.path.join(options.model_dir, RESULTS_FILE)
-    with open(path + ".tmp", "w") as f:
-        json.dump(results, f, indent=2)
-    os.replace(path + ".tmp", path)
+    write_json(os.path.join(options.model_dir, RESULTS_FILE), results)
     return results

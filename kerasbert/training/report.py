@@ -3,6 +3,8 @@
 import json
 import logging
 
+import numpy as np
+
 
 def format_baselines(results):
     """A table of held-out accuracy: the pretrained model against the
@@ -49,6 +51,34 @@ def plot_history(history_file, png_file):
         axis.set_title(title)
         axis.grid(alpha=0.3)
         axis.legend()
+    figure.tight_layout()
+    figure.savefig(png_file, dpi=100)
+    plt.close(figure)
+    return png_file
+
+
+def plot_confusion_matrix(matrix, label_names, png_file, title="confusion matrix"):
+    """Counts of (true label, predicted label) as a heat map with the
+    numbers written in. Needs matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logging.warning("matplotlib is not installed: no plot %s", png_file)
+        return None
+    size = max(4, 0.6 * len(label_names) + 2)
+    figure, axis = plt.subplots(figsize=(size, size))
+    axis.imshow(matrix, cmap="Blues")
+    ticks = range(len(label_names))
+    axis.set_xticks(ticks, label_names, rotation=45, ha="right")
+    axis.set_yticks(ticks, label_names)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title(title)
+    for (row, column), count in np.ndenumerate(np.asarray(matrix)):
+        axis.text(column, row, str(count), ha="center", va="center")
     figure.tight_layout()
     figure.savefig(png_file, dpi=100)
     plt.close(figure)
