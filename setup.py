@@ -7,7 +7,13 @@ HUB = ["tensorflow-hub>=0.16", "tf-keras==2.21.*", "setuptools<81"]
 KERAS_HUB = ["keras-hub"]
 HF = ["torch==2.13.0", "transformers", "safetensors"]
 PROGRAMS = [
-    "build_vocab", "create_pretraining_data", "pretrain", "prepare_bbc", "export", "finetune"
+    "build_vocab",
+    "create_pretraining_data",
+    "pretrain",
+    "prepare_bbc",
+    "export",
+    "finetune",
+    "compare_finetuning",
 ]
 DEMO = ["matplotlib"]
 TEST = ["pytest", "pytest-timeout", "seqeval"] + HUB + KERAS_HUB + HF + DEMO

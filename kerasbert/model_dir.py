@@ -89,15 +89,22 @@ def _checkpoint_children(prefix, name):
     return set()
 
 
-def load_encoder(path, trainable=True):
+def load_encoder(path, trainable=True, random_init=False):
     """The encoder of a kerasbert model directory (or checkpoint), an
     exported TF Hub encoder module, or a Hugging Face BERT directory.
+    With `random_init`, the same architecture with fresh random weights (a
+    baseline for what pretraining brings); not for TF Hub modules.
 
     Returns:
         `(encoder, vocab_file, lower_case)`: a `BertEncoder`, or a
         `kerasbert.hub.KerasLayer` over the module.
     """
     path = os.fspath(path)
+    if random_init:
+        encoder, vocab_file, lower_case = load_encoder(path, trainable)
+        if not isinstance(encoder, BertEncoder):
+            raise ValueError(f"{path}: random_init needs a kerasbert or Hugging Face encoder")
+        return BertEncoder(encoder.config), vocab_file, lower_case
     if os.path.exists(os.path.join(path, "saved_model.pb")):
         from kerasbert.hub import KerasLayer
 

@@ -113,6 +113,15 @@ def test_classification_from_hugging_face_weights(tmp_path):
     assert results["accuracy"] >= 0.95
 
 
+def test_random_init_keeps_the_architecture_only(model_dir):
+    from kerasbert.model_dir import load_encoder
+
+    trained, _, _ = load_encoder(model_dir)
+    fresh, vocab_file, lower_case = load_encoder(model_dir, random_init=True)
+    assert fresh.config == trained.config and lower_case and vocab_file.endswith("vocab.txt")
+    assert not np.array_equal(fresh.weights[0].numpy(), trained.weights[0].numpy())
+
+
 def test_tagging(tmp_path, model_dir):
     rng = np.random.RandomState(0)
     names, places = ["john", "mary", "peter"], ["paris", "london", "berlin"]
@@ -173,6 +182,17 @@ def test_command_line(tmp_path, model_dir):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.load(open(tmp_path / "run" / "eval_results.json"))["eval_examples"] == 12
+    compare = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "train", "compare_finetuning.py"),
+         f"--runs=tiny run={tmp_path / 'run'}", f"--bundle={tmp_path / 'run' / 'serving' / '1'}",
+         "--texts=The coach and the team.|Bank profit."],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
+    assert compare.returncode == 0, compare.stderr[-3000:]
+    lines = compare.stdout.splitlines()
+    assert lines[0].split()[:3] == ["held-out", "accuracy", "macro_f1"]
+    assert lines[1].startswith("tiny run")
+    assert lines[2].split()[0] in ("money", "sport") and lines[2].endswith("The coach and the team.")
     bad = subprocess.run(
         [sys.executable, os.path.join(ROOT, "train", "finetune.py"), "--task=classification",
          f"--train_file={tmp_path / 'missing.csv'}", f"--eval_file={tmp_path / 'eval.jsonl'}",

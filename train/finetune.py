@@ -25,6 +25,7 @@ flags.DEFINE_string(
 )
 flags.DEFINE_string("vocab_file", None, "vocab.txt, when the encoder carries none.")
 flags.DEFINE_bool("freeze_encoder", False, "Train the head only (feature extraction).")
+flags.DEFINE_bool("random_init", False, "The encoder's architecture with fresh random weights.")
 flags.DEFINE_integer("epochs", 3, "Passes over the training data.")
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
 flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate (AdamW, linear warmup and decay).")

@@ -28,6 +28,7 @@ flags.DEFINE_integer("train_steps", 1000, "Total optimizer steps.")
 flags.DEFINE_integer("batch_size", 32, "Global batch size.")
 flags.DEFINE_float("learning_rate", 1e-4, "Peak learning rate.")
 flags.DEFINE_integer("warmup_steps", 100, "Linear warmup steps.")
+flags.DEFINE_float("end_learning_rate", 0.0, "Rate reached at --train_steps by linear decay.")
 flags.DEFINE_integer("max_seq_length", 128, "Must match the data.")
 flags.DEFINE_integer("max_predictions_per_seq", 20, "Must match the data.")
 flags.DEFINE_enum("objective", "mlm_nsp", ["mlm_nsp", "mlm_sop", "mlm"], "Pretraining heads.")
@@ -70,6 +71,7 @@ def main(argv):
             train_steps=f.train_steps,
             learning_rate=f.learning_rate,
             warmup_steps=f.warmup_steps,
+            end_learning_rate=f.end_learning_rate,
             max_seq_length=f.max_seq_length,
             max_predictions_per_seq=f.max_predictions_per_seq,
             objective=f.objective,

@@ -146,3 +146,16 @@ def _check_vocab(encoder, vocab_file):
             f"{vocab_file} has {size} pieces but the encoder's vocab_size is "
             f"{encoder.config.vocab_size}"
         )
+
+
+def serve_texts(bundle_dir, texts, texts_b=None):
+    """Runs a serving bundle's text signature the way a model server does
+    (`serving_default`, or `text_pair` with `texts_b`); returns numpy outputs."""
+    import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+
+    signatures = tf.saved_model.load(os.fspath(bundle_dir)).signatures
+    if texts_b is None:
+        outputs = signatures["serving_default"](text=tf.constant(list(texts)))
+    else:
+        outputs = signatures["text_pair"](text=tf.constant(list(texts)), text_b=tf.constant(list(texts_b)))
+    return {name: value.numpy() for name, value in outputs.items()}

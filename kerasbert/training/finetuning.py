@@ -45,6 +45,7 @@ class FinetuningOptions:
     text_b_field: str = None
     label_field: str = "label"
     freeze_encoder: bool = False
+    random_init: bool = False
     epochs: int = 3
     batch_size: int = 32
     learning_rate: float = 5e-5
@@ -78,7 +79,9 @@ def finetune(options):
     os.makedirs(options.output_dir, exist_ok=True)
     keras.utils.set_random_seed(options.seed)
 
-    encoder, vocab_file, lower_case = load_encoder(options.encoder, not options.freeze_encoder)
+    encoder, vocab_file, lower_case = load_encoder(
+        options.encoder, not options.freeze_encoder, random_init=options.random_init
+    )
     vocab_file = options.vocab_file or vocab_file
     tokenizer = WordPieceTokenizer(vocab_file, lower_case=lower_case)
     task = _TASK_BUILDERS[options.task](options, encoder, tokenizer)
@@ -115,6 +118,7 @@ def finetune(options):
         "train_seconds": round(train_seconds, 1),
         "encoder": os.fspath(options.encoder),
         "freeze_encoder": options.freeze_encoder,
+        "random_init": options.random_init,
         **report,
         "history": keeper.history,
     }

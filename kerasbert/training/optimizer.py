@@ -19,18 +19,20 @@ def create_optimizer(
     epsilon=1e-6,
     global_clipnorm=1.0,
     loss_scale=False,
+    end_learning_rate=0.0,
 ):
     """Returns a Keras optimizer with BERT's settings.
 
     `global_clipnorm` clips the gradient by its global norm in `fit`. The
     pretraining loop clips the all-reduced gradient itself (Keras would clip
     each replica's part separately) and passes `global_clipnorm=None`.
-    `loss_scale=True` wraps the optimizer in a `LossScaleOptimizer`
+    The rate warms up linearly to `learning_rate`, then decays linearly to
+    `end_learning_rate` at `train_steps`. `loss_scale=True` wraps the optimizer in a `LossScaleOptimizer`
     (dynamic loss scaling, for `mixed_float16`).
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer={optimizer!r} is not one of {OPTIMIZERS}")
-    schedule = WarmupLinearDecay(learning_rate, train_steps, warmup_steps)
+    schedule = WarmupLinearDecay(learning_rate, train_steps, warmup_steps, end=end_learning_rate)
     cls = keras.optimizers.AdamW if optimizer == "adamw" else keras.optimizers.Lamb
     result = cls(
         learning_rate=schedule,

@@ -69,6 +69,7 @@ class PretrainingOptions:
     train_steps: int = 1000
     learning_rate: float = 1e-4
     warmup_steps: int = 100
+    end_learning_rate: float = 0.0
     max_seq_length: int = 128
     max_predictions_per_seq: int = 20
     objective: str = "mlm_nsp"
@@ -127,6 +128,7 @@ def pretrain(options, strategy=None):
             weight_decay=options.weight_decay,
             global_clipnorm=None,
             loss_scale=options.mixed_precision == "mixed_float16",
+            end_learning_rate=options.end_learning_rate,
         )
         optimizer.build(pretrainer.trainable_variables)
     checkpoint = tf.train.Checkpoint(model=pretrainer, optimizer=optimizer)

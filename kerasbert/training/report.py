@@ -83,3 +83,13 @@ def plot_confusion_matrix(matrix, label_names, png_file, title="confusion matrix
     figure.savefig(png_file, dpi=100)
     plt.close(figure)
     return png_file
+
+
+def format_finetuning_table(runs):
+    """A table of held-out metrics, one row per run (`{name: results}`)."""
+    metrics = [m for m in ("accuracy", "macro_f1", "f1", "exact_match") if any(m in r for r in runs.values())]
+    lines = [f"{'held-out':<34}" + "".join(f"{m:>12}" for m in metrics) + f"{'train s':>10}"]
+    for name, results in runs.items():
+        cells = "".join(f"{results[m]:12.3f}" if m in results else f"{'-':>12}" for m in metrics)
+        lines.append(f"{name:<34}{cells}{results.get('train_seconds', 0):10.0f}")
+    return "\n".join(lines)
