@@ -10,7 +10,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: l
 
 import json
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from kerasbert.io_utils import exit_on_user_error
 
@@ -33,6 +33,7 @@ flags.DEFINE_bool("overwrite", False, "Replace existing exports.")
 def main(argv):
     del argv
     f = flags.FLAGS
+    logging.set_verbosity(logging.WARNING)  # SavedModel writing logs every step at INFO
     with exit_on_user_error("export"):
         if (f.model_dir is None) == (f.checkpoint is None):
             raise ValueError("give exactly one of --model_dir and --checkpoint")

@@ -10,7 +10,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: l
 
 import json
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from kerasbert.io_utils import exit_on_user_error
 
@@ -46,6 +46,7 @@ for required in ("train_file", "eval_file", "encoder", "output_dir"):
 def main(argv):
     del argv
     f = flags.FLAGS
+    logging.set_verbosity(logging.WARNING)  # SavedModel writing logs every step at INFO
     with exit_on_user_error("finetune"):
         from kerasbert.training.finetuning import FinetuningOptions, finetune
 

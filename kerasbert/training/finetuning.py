@@ -10,7 +10,6 @@ bundle `serving/<version>/`.
 
 import dataclasses
 import json
-import logging
 import os
 import time
 
@@ -150,7 +149,6 @@ class _BestEpoch(keras.callbacks.Callback):
         self.history.append(record)
         with open(self.history_file, "a") as f:
             f.write(json.dumps(record) + "\n")
-        logging.info("epoch %d: %s", epoch + 1, record)
         print(f"epoch {epoch + 1}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
         if metrics[self.metric] > self.best_value:
             self.best_value = metrics[self.metric]
