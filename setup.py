@@ -5,7 +5,7 @@ from setuptools import find_packages, setup
 # tensorflow_hub imports pkg_resources, which setuptools 81 dropped.
 HUB = ["tensorflow-hub>=0.16", "tf-keras==2.21.*", "setuptools<81"]
 KERAS_HUB = ["keras-hub"]
-HF = ["torch==2.13.0", "transformers", "safetensors"]
+HF = ["torch==2.13.0", "transformers"]
 PROGRAMS = [
     "build_vocab",
     "create_pretraining_data",
@@ -14,6 +14,7 @@ PROGRAMS = [
     "export",
     "finetune",
     "compare_finetuning",
+    "convert_checkpoint",
 ]
 DEMO = ["matplotlib"]
 TEST = ["pytest", "pytest-timeout", "seqeval"] + HUB + KERAS_HUB + HF + DEMO
@@ -37,6 +38,7 @@ setup(
         "keras>=3.15",
         "absl-py",
         "tokenizers>=0.20",
+        "safetensors",  # Hugging Face weights (the demo's MiniLM)
         "sentencex",
         "tensorboard",
         "numpy",

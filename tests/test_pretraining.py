@@ -9,11 +9,14 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
-from kerasbert import BertConfig
+from kerasbert import BertConfig, BertEncoder, BertPretrainer
+from kerasbert.convert import FORMATS, save_any
 from kerasbert.data import create_pretraining_data
 from kerasbert.data.bbc import bbc_files
+from kerasbert.model_dir import load_model
 from kerasbert.text import build_vocab
 from kerasbert.training import NonFiniteLossError, PretrainingOptions, pretrain
 
@@ -200,3 +203,35 @@ def test_program_names_mismatched_predictions(setup, tmp_path):
     done = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     assert "the data has max_predictions_per_seq=10, not 20" in done.stderr
+
+
+@pytest.mark.parametrize("source", FORMATS)
+def test_init_checkpoint_from_every_format(setup, tmp_path, source):
+    """Continued pretraining from converted weights: at learning rate 0 the
+    run ends with exactly the source's weights (heads too, where the source
+    has them), and takes the source's config and vocabulary."""
+    import keras
+
+    keras.utils.set_random_seed(99)  # not the run's seed: a fresh model differs
+    initial = BertPretrainer(BertEncoder(setup["config"]), nsp=True)
+    saved = save_any(initial, setup["vocab"], str(tmp_path / source), source)
+    model_dir = tmp_path / "run"
+    pretrain(options(setup, model_dir, config=None, vocab_file=None, eval_data=None,
+                     init_checkpoint=saved, learning_rate=0.0, train_steps=1, steps_per_loop=1,
+                     warmup_steps=0))
+    trained, _ = load_model(str(model_dir))
+    pairs = [(trained.encoder, initial.encoder)]
+    if source != "keras_hub":  # keras-hub presets hold the encoder only
+        pairs += [(trained.mlm_head, initial.mlm_head), (trained.nsp_head, initial.nsp_head)]
+    for ours, theirs in pairs:
+        for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_init_checkpoint_must_fit_the_config(setup, tmp_path):
+    initial = BertEncoder(setup["config"])
+    saved = save_any(initial, setup["vocab"], str(tmp_path / "source"))
+    wider = setup["config"].replace(hidden_size=128, intermediate_size=256)
+    with pytest.raises(ValueError, match="does not fit the given config: hidden_size=128 vs 64"):
+        pretrain(options(setup, tmp_path / "run", config=wider, init_checkpoint=saved))
+    assert not os.path.exists(tmp_path / "run" / "ckpt-0.index")

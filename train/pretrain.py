@@ -45,7 +45,12 @@ flags.DEFINE_integer("steps_per_loop", 10, "Steps per tf.function call (and per 
 flags.DEFINE_integer("checkpoint_steps", 500, "Save a checkpoint every this many steps.")
 flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.")
 flags.DEFINE_integer("eval_steps", 100, "Held-out batches per evaluation.")
-flags.DEFINE_string("init_checkpoint", None, "Start from these weights (kerasbert or Hugging Face).")
+flags.DEFINE_string(
+    "init_checkpoint",
+    None,
+    "Start from these weights: a kerasbert model dir, Google TF1 checkpoint, Hugging Face "
+    "directory or keras-hub preset (their config and vocab.txt unless given).",
+)
 flags.DEFINE_integer("seed", 12345, "Random seed.")
 for required in ("train_data", "model_dir"):
     flags.mark_flag_as_required(required)

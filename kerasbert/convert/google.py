@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasbert.config import BertConfig
+from kerasbert.convert import huggingface
 from kerasbert.models import BertEncoder, BertPretrainer
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,12 @@ DEFAULT_PREFIX = "bert_model.ckpt"
 WORD_EMBEDDINGS = "bert/embeddings/word_embeddings"
 MLM_SCOPE = "cls/predictions/"
 NSP_SCOPE = "cls/seq_relationship/"
+NSP_WEIGHTS = f"{NSP_SCOPE}output_weights"  # [2, H]: the one transposed kernel
+GOOGLE_HEAD_NAMES = {
+    "cls.predictions.bias": f"{MLM_SCOPE}output_bias",
+    "cls.seq_relationship.weight": NSP_WEIGHTS,
+    "cls.seq_relationship.bias": f"{NSP_SCOPE}output_bias",
+}
 # The fields of Google's bert_config.json. We add layer_norm_eps, which
 # Google's code ignores (its LayerNorm epsilon is fixed at 1e-12).
 GOOGLE_FIELDS = (
@@ -55,59 +62,30 @@ def weight_map(model):
     Several names mean the variable is their concatenation on the last axis;
     `transpose` means the stored tensor is the transposed Keras kernel.
 
+    Hugging Face kept Google's scopes, so the names follow from its map:
+    `encoder.layer.3.output.dense.weight` is `bert/encoder/layer_3/output/
+    dense/kernel`, stored `[in, out]` like ours.
+
     Raises:
         ValueError: the config uses ALBERT options, which Google's BERT
             checkpoints cannot hold.
     """
-    pretrainer = model if isinstance(model, BertPretrainer) else None
-    encoder = pretrainer.encoder if pretrainer else model
-    config = encoder.config
-    if config.share_layers or config.embedding_width != config.hidden_size:
-        raise ValueError(
-            "Google BERT checkpoints have no ALBERT options: this config has "
-            f"embedding_size={config.embedding_size}, share_layers={config.share_layers}"
-        )
-
-    def dense(layer, name):
-        return [(layer.kernel, (f"{name}/kernel",), False), (layer.bias, (f"{name}/bias",), False)]
-
-    def layer_norm(layer, name):
-        return [(layer.gamma, (f"{name}/gamma",), False), (layer.beta, (f"{name}/beta",), False)]
-
-    embedding = encoder.embedding
-    entries = [
-        (embedding.word_embeddings, (WORD_EMBEDDINGS,), False),
-        (embedding.type_embeddings, ("bert/embeddings/token_type_embeddings",), False),
-        (embedding.position_embeddings, ("bert/embeddings/position_embeddings",), False),
-        *layer_norm(embedding.layer_norm, "bert/embeddings/LayerNorm"),
-    ]
-    for i, block in enumerate(encoder.blocks):
-        scope = f"bert/encoder/layer_{i}"
-        qkv = [f"{scope}/attention/self/{name}" for name in ("query", "key", "value")]
-        entries += [
-            (block.qkv.kernel, tuple(f"{n}/kernel" for n in qkv), False),
-            (block.qkv.bias, tuple(f"{n}/bias" for n in qkv), False),
-            *dense(block.attention_output, f"{scope}/attention/output/dense"),
-            *layer_norm(block.attention_layer_norm, f"{scope}/attention/output/LayerNorm"),
-            *dense(block.intermediate, f"{scope}/intermediate/dense"),
-            *dense(block.output_dense, f"{scope}/output/dense"),
-            *layer_norm(block.output_layer_norm, f"{scope}/output/LayerNorm"),
-        ]
-    entries += dense(encoder.pooler, "bert/pooler/dense")
-    if pretrainer:
-        head = pretrainer.mlm_head
-        entries += [
-            *dense(head.dense, f"{MLM_SCOPE}transform/dense"),
-            *layer_norm(head.layer_norm, f"{MLM_SCOPE}transform/LayerNorm"),
-            (head.bias, (f"{MLM_SCOPE}output_bias",), False),
-        ]
-        if pretrainer.nsp_head is not None:
-            nsp = pretrainer.nsp_head.dense
-            entries += [
-                (nsp.kernel, (f"{NSP_SCOPE}output_weights",), True),
-                (nsp.bias, (f"{NSP_SCOPE}output_bias",), False),
-            ]
+    entries = []
+    for variable, keys, _ in huggingface.weight_map(model):
+        names = tuple(_google_name(key) for key in keys)
+        entries.append((variable, names, names[0] == NSP_WEIGHTS))
     return entries
+
+
+def _google_name(key):
+    if key in GOOGLE_HEAD_NAMES:
+        return GOOGLE_HEAD_NAMES[key]
+    *scopes, leaf = key.replace("encoder.layer.", "encoder.layer_").split(".")
+    if scopes[-1] == "LayerNorm":
+        scopes.append({"weight": "gamma", "bias": "beta"}[leaf])
+    elif not scopes[-1].endswith("_embeddings"):  # tables are named by their scope alone
+        scopes.append({"weight": "kernel", "bias": "bias"}[leaf])
+    return "/".join(scopes if key.startswith("cls.") else ["bert", *scopes])
 
 
 def _is_training_state(name):

@@ -35,6 +35,7 @@ IGNORED_KEYS = (
 MLM_HEAD_KEY = "cls.predictions.transform.dense.weight"
 NSP_HEAD_KEY = "cls.seq_relationship.weight"
 POOLER_KEYS = ("pooler.dense.weight", "pooler.dense.bias")
+HUGGINGFACE_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 
 
 def weight_map(model):
@@ -45,7 +46,7 @@ def weight_map(model):
     encoder = pretrainer.encoder if pretrainer else model
     if encoder.config.share_layers or encoder.config.embedding_width != encoder.config.hidden_size:
         raise ValueError(
-            "Hugging Face BertModel has no ALBERT options: this config has "
+            "BERT checkpoints (Google's, Hugging Face's) have no ALBERT options: this config has "
             f"embedding_size={encoder.config.embedding_size}, "
             f"share_layers={encoder.config.share_layers}"
         )
@@ -139,7 +140,7 @@ def config_to_huggingface(config, architecture):
 
 
 def _weights_file(path):
-    for name in ("model.safetensors", "pytorch_model.bin"):
+    for name in HUGGINGFACE_WEIGHTS:
         candidate = os.path.join(path, name)
         if os.path.exists(candidate):
             return candidate

@@ -8,6 +8,7 @@ from kerasbert.export.exporter import (
     export_preprocessor,
     export_serving,
     export_text_encoder,
+    serve_texts,
 )
 from kerasbert.export.hub_encoder import HubEncoder
 from kerasbert.export.hub_preprocessor import HubPreprocessor
@@ -25,4 +26,5 @@ __all__ = [
     "export_preprocessor",
     "export_serving",
     "export_text_encoder",
+    "serve_texts",
 ]

@@ -9,7 +9,8 @@ from kerasbert.export.hub_preprocessor import HubPreprocessor
 from kerasbert.export.hub_text_encoder import HubTextEncoder
 from kerasbert.export.serving_bundle import ServingBundle
 from kerasbert.io_utils import atomic_directory
-from kerasbert.model_dir import load_pretrainer
+from kerasbert.model_dir import load_model
+from kerasbert.models import BertPretrainer
 from kerasbert.text import WordPieceTokenizer, read_vocab
 from kerasbert.text.vocabulary import is_uncased
 
@@ -112,14 +113,19 @@ def export_model_dir(
             if os.path.exists(target):
                 raise FileExistsError(f"{target} already exists (pass --overwrite to replace it)")
 
-    pretrainer, vocab_file = load_pretrainer(model_dir, vocab_file=vocab_file)
-    encoder = pretrainer.encoder
+    model, vocab_file = load_model(model_dir, vocab_file=vocab_file)
+    has_mlm = isinstance(model, BertPretrainer)
+    encoder = model.encoder if has_mlm else model
+    if "encoder_with_mlm" in targets and not has_mlm:
+        if export_type != "all":
+            raise ValueError(f"{model_dir}: holds an encoder only, no MLM head to export")
+        del targets["encoder_with_mlm"]  # nothing to export; the rest still is
     written = {}
     for kind, target in targets.items():
         if kind == "preprocessor":
             written[kind] = export_preprocessor(vocab_file, target, seq_length, lower_case, True)
         elif kind in ("encoder", "encoder_with_mlm"):
-            head = pretrainer.mlm_head if kind == "encoder_with_mlm" else None
+            head = model.mlm_head if kind == "encoder_with_mlm" else None
             written[kind] = export_encoder(encoder, vocab_file, target, lower_case, head, True)
         elif kind == "text_encoder":
             written[kind] = export_text_encoder(

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasbert.config import BertConfig
+from kerasbert.convert import load_any
 from kerasbert.data.create_pretraining_data import masking_options
 from kerasbert.data.dynamic_masking import DynamicMasking
 from kerasbert.data.pretraining_dataset import (
@@ -43,6 +44,21 @@ HISTORY_FILE = "history.jsonl"
 RESULTS_FILE = "eval_results.json"
 PLOT_FILE = "training.png"
 CLIP_NORM = 1.0
+
+
+# Config fields that decide the weights' shapes (the rest may change when
+# continuing from an --init_checkpoint).
+SHAPE_FIELDS = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "max_position_embeddings",
+    "type_vocab_size",
+    "embedding_size",
+    "share_layers",
+)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -110,6 +126,9 @@ def pretrain(options, strategy=None):
     options.check()
     strategy = strategy or tf.distribute.get_strategy()
     chief = _is_chief(strategy)
+    initial_model = None
+    if options.init_checkpoint and tf.train.latest_checkpoint(options.model_dir) is None:
+        initial_model, options = _load_initial_model(options)
     config, vocab_file = _prepare_model_dir(options, chief)
     if options.mixed_precision:
         keras.config.set_dtype_policy(options.mixed_precision)
@@ -139,8 +158,8 @@ def pretrain(options, strategy=None):
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         logging.info("Resuming from %s", manager.latest_checkpoint)
-    elif options.init_checkpoint:
-        _load_initial_weights(pretrainer, options.init_checkpoint)
+    elif initial_model is not None:
+        _copy_initial_weights(pretrainer, initial_model, options)
     step = int(optimizer.iterations.numpy())
 
     masking = None
@@ -394,22 +413,39 @@ def _metadata(data):
         return json.load(f)
 
 
-def _load_initial_weights(pretrainer, path):
-    """Encoder (and head) weights from a kerasbert model dir or checkpoint,
-    or a Hugging Face directory."""
-    huggingface_files = ("model.safetensors", "pytorch_model.bin")
-    if str(path).endswith(huggingface_files) or any(
-        os.path.exists(os.path.join(path, name)) for name in huggingface_files
-    ):
-        from kerasbert.convert import load_huggingface
+def _load_initial_model(options):
+    """Loads `options.init_checkpoint` (any of `kerasbert.convert.FORMATS`);
+    its config and vocabulary become the run's where none is given."""
+    model, vocab_file = load_any(options.init_checkpoint)
+    encoder = model.encoder if isinstance(model, BertPretrainer) else model
+    config = options.config or encoder.config
+    ours, theirs = config.to_dict(), encoder.config.to_dict()
+    differ = [f"{f}={ours[f]} vs {theirs[f]}" for f in SHAPE_FIELDS if ours[f] != theirs[f]]
+    if differ:
+        raise ValueError(
+            f"--init_checkpoint {options.init_checkpoint} does not fit the given config: "
+            + ", ".join(differ)
+        )
+    if options.vocab_file is None and vocab_file is None:
+        raise FileNotFoundError(
+            f"{options.init_checkpoint}: no vocab.txt beside it; give --vocab_file"
+        )
+    return model, dataclasses.replace(
+        options, config=config, vocab_file=options.vocab_file or vocab_file
+    )
 
-        source = load_huggingface(path, with_heads=False)
-        pretrainer.encoder.set_weights(source.get_weights())
-        return
-    prefix = tf.train.latest_checkpoint(path) if os.path.isdir(path) else path
-    if not prefix:
-        raise FileNotFoundError(f"{path}: no checkpoint found")
-    tf.train.Checkpoint(model=pretrainer).restore(prefix).expect_partial()
+
+def _copy_initial_weights(pretrainer, initial, options):
+    """The encoder's weights, and those of the heads the source has."""
+    pairs = {"encoder": (pretrainer.encoder, initial)}
+    if isinstance(initial, BertPretrainer):
+        pairs["encoder"] = (pretrainer.encoder, initial.encoder)
+        pairs["MLM head"] = (pretrainer.mlm_head, initial.mlm_head)
+        if initial.nsp_head is not None and options.objective == "mlm_nsp":
+            pairs["NSP head"] = (pretrainer.nsp_head, initial.nsp_head)
+    for ours, theirs in pairs.values():
+        ours.set_weights(theirs.get_weights())
+    logging.info("Initialized %s from %s", ", ".join(pairs), options.init_checkpoint)
 
 
 def _is_chief(strategy):
