@@ -200,3 +200,19 @@ def test_command_line(tmp_path, model_dir):
         capture_output=True, text=True, timeout=300,
     )
     assert bad.returncode == 1 and "missing.csv" in bad.stderr
+
+
+def test_vocab_file_of_another_size_than_the_encoder_is_refused(tmp_path, model_dir):
+    """Caught before any training step, for BERT weights and for an exported
+    TF Hub module alike, with both sizes named."""
+    from kerasbert.export import export_model_dir
+
+    small_vocab = tmp_path / "small_vocab.txt"
+    pieces = open(model_dir / "vocab.txt", encoding="utf-8").read().split("\n")[:1000]
+    small_vocab.write_text("\n".join(pieces) + "\n", encoding="utf-8")
+    module = export_model_dir(model_dir, tmp_path / "encoder", export_type="encoder")["encoder"]
+    for encoder in (model_dir, module):
+        with pytest.raises(ValueError, match=r"small_vocab.txt has 1000 pieces but the encoder .* "
+                                             r"has a vocabulary of 30522"):
+            finetune(options(tmp_path, encoder, vocab_file=str(small_vocab)))
+        assert not os.path.exists(tmp_path / "run" / "eval_results.json")

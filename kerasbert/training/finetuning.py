@@ -18,7 +18,8 @@ import numpy as np
 
 from kerasbert.io_utils import write_json
 from kerasbert.model_dir import load_encoder
-from kerasbert.text import BertPreprocessor, WordPieceTokenizer
+from kerasbert.models import BertEncoder
+from kerasbert.text import BertPreprocessor, WordPieceTokenizer, read_vocab
 from kerasbert.training.optimizer import create_optimizer
 from kerasbert.training.report import plot_confusion_matrix
 
@@ -68,6 +69,22 @@ class FinetuningOptions:
             raise ValueError(f"warmup_fraction={self.warmup_fraction} must be in [0, 1)")
 
 
+def _check_vocab_fits(encoder, own_vocab_file, given_vocab_file, encoder_path):
+    """A --vocab_file of another size than the encoder's embedding table
+    would feed ids it has no rows for (or never use some): refuse it before
+    training."""
+    if isinstance(encoder, BertEncoder):
+        encoder_size = encoder.config.vocab_size
+    else:  # a TF Hub module: its vocabulary asset matches its embedding table
+        encoder_size = len(read_vocab(own_vocab_file))
+    given_size = len(read_vocab(given_vocab_file))
+    if given_size != encoder_size:
+        raise ValueError(
+            f"--vocab_file {given_vocab_file} has {given_size} pieces but the encoder "
+            f"{encoder_path} has a vocabulary of {encoder_size}"
+        )
+
+
 def finetune(options):
     """Trains, evaluates each epoch, keeps the best epoch's weights, writes
     the report and the serving bundle. Returns the results dict."""
@@ -81,7 +98,9 @@ def finetune(options):
     encoder, vocab_file, lower_case = load_encoder(
         options.encoder, not options.freeze_encoder, random_init=options.random_init
     )
-    vocab_file = options.vocab_file or vocab_file
+    if options.vocab_file:
+        _check_vocab_fits(encoder, vocab_file, options.vocab_file, options.encoder)
+        vocab_file = options.vocab_file
     tokenizer = WordPieceTokenizer(vocab_file, lower_case=lower_case)
     task = _TASK_BUILDERS[options.task](options, encoder, tokenizer)
 
