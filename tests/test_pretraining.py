@@ -151,15 +151,32 @@ def test_multi_worker_mirrored_two_processes(setup, tmp_path):
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".worker")]
 
 
-def test_sigkill_then_resume(setup, tmp_path):
-    args = program_args(setup, tmp_path, "--train_steps=200", "--checkpoint_steps=20")
+STRATEGIES = {
+    "one_device": [],
+    "mirrored": ["--distribution_strategy=mirrored", "--num_cpu_devices=2"],
+}
+
+
+def wait_for(condition, process, timeout=300):
+    deadline = time.time() + timeout
+    while not condition():
+        assert process.poll() is None, "the run ended before the fault was injected"
+        assert time.time() < deadline
+        time.sleep(0.2)
+
+
+def train_steps_logged(model_dir):
+    with open(os.path.join(model_dir, "history.jsonl")) as f:
+        return [r["step"] for r in map(json.loads, f) if r["split"] == "train"]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_sigkill_then_resume(setup, tmp_path, strategy):
+    args = program_args(setup, tmp_path, "--train_steps=200", "--checkpoint_steps=20",
+                        *STRATEGIES[strategy])
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = tmp_path / "checkpoint"
-    deadline = time.time() + 300
-    while time.time() < deadline and process.poll() is None:
-        if state.exists() and "ckpt-" in state.read_text():
-            break
-        time.sleep(0.2)
+    wait_for(lambda: state.exists() and "ckpt-" in state.read_text(), process)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL
@@ -175,6 +192,63 @@ def test_sigkill_then_resume(setup, tmp_path):
         path = os.path.join(tmp_path, name)
         assert os.path.exists(f"{path}.index") and os.path.exists(f"{path}.data-00000-of-00001")
     assert not [n for n in os.listdir(tmp_path) if "_temp" in n]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_sigterm_saves_the_current_step_and_the_next_run_continues_from_it(setup, tmp_path, strategy):
+    # No periodic checkpoint before step 1000: the one found must be the preemption's.
+    args = program_args(setup, tmp_path, "--train_steps=150", "--checkpoint_steps=1000",
+                        *STRATEGIES[strategy])
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    history = tmp_path / "history.jsonl"
+    wait_for(lambda: history.exists() and '"train"' in history.read_text(), process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 1, stderr[-3000:]
+    match = re.search(r"pretrain: preempted \(SIGTERM\) at step (\d+): (\S+ckpt-(\d+)) holds that step", stderr)
+    assert match, stderr[-3000:]
+    stopped_at = int(match.group(1))
+    assert stopped_at == int(match.group(3)) and 10 <= stopped_at < 150 and stopped_at % 10 == 0
+    assert stopped_at == train_steps_logged(tmp_path)[-1]
+    assert f"ckpt-{stopped_at}" in (tmp_path / "checkpoint").read_text()
+
+    done = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"Resuming from {match.group(2)}" in done.stderr
+    assert program_result(done.stdout)["step"] == 150
+    # Every step trained exactly once: none repeated, none skipped.
+    assert train_steps_logged(tmp_path) == list(range(10, 151, 10))
+
+
+def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(setup, tmp_path):
+    """A file-size limit makes the checkpoint's data file fail to write (EFBIG,
+    as a full disk gives ENOSPC); the run stops naming the checkpoint and the
+    cause, and the previous checkpoint is still the one a restart uses."""
+    import resource
+
+    args = program_args(setup, tmp_path, "--checkpoint_steps=20", "--eval_steps=1")
+    first = subprocess.run(args + ["--train_steps=20"], capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    data_size = os.path.getsize(tmp_path / "ckpt-20.data-00000-of-00001")
+    limit = data_size // 2  # room for logs and config, not for a checkpoint
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    full = subprocess.run(args + ["--train_steps=40"], capture_output=True, text=True,
+                          timeout=600, preexec_fn=limit_file_size)
+    assert full.returncode == 1, full.stderr[-3000:]
+    assert re.search(rf"pretrain: could not write the checkpoint {re.escape(str(tmp_path))}/ckpt-40 "
+                     r"at step 40: .*File too large.*The last complete checkpoint is .*ckpt-20",
+                     full.stderr), full.stderr[-3000:]
+    state = (tmp_path / "checkpoint").read_text()
+    assert "ckpt-20" in state and "ckpt-40" not in state
+    restored, _ = load_model(str(tmp_path))  # the previous checkpoint reads whole
+    assert restored.encoder.config == setup["config"]
+
+    again = subprocess.run(args + ["--train_steps=40"], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "ckpt-20" in again.stderr and program_result(again.stdout)["step"] == 40
 
 
 @pytest.mark.parametrize("changes", [{"mixed_precision": "mixed_bfloat16"}, {"jit_compile": True}])

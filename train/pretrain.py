@@ -52,6 +52,12 @@ flags.DEFINE_string(
     "directory or keras-hub preset (their config and vocab.txt unless given).",
 )
 flags.DEFINE_integer("seed", 12345, "Random seed.")
+flags.DEFINE_bool(
+    "skip_corrupt_records",
+    False,
+    "Read the shards through first and use each up to its first truncated, corrupted or "
+    "mismatched record (reported as skipped_shards); without it such a shard stops the run.",
+)
 for required in ("train_data", "model_dir"):
     flags.mark_flag_as_required(required)
 
@@ -91,6 +97,7 @@ def main(argv):
             eval_steps=f.eval_steps,
             init_checkpoint=f.init_checkpoint,
             seed=f.seed,
+            skip_corrupt_records=f.skip_corrupt_records,
         )
         result = pretrain(options, strategy)
     print(json.dumps({k: v for k, v in result.items() if k != "baselines"}, indent=2))

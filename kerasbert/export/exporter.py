@@ -26,10 +26,28 @@ def classic_tokenizer(vocab_file, lower_case=None):
     return WordPieceTokenizer(vocab_file, lower_case=lower_case, implementation="classic")
 
 
+class ExportWriteError(OSError):
+    """An export could not be written; an existing one at the path is intact."""
+
+
 def save_module(module, export_dir, overwrite=False, signatures=None):
-    """`tf.saved_model.save` into a temporary directory renamed into place."""
-    with atomic_directory(export_dir, overwrite=overwrite) as tmp:
-        tf.saved_model.save(module, tmp, signatures=signatures)
+    """`tf.saved_model.save` into a temporary directory renamed into place.
+
+    Raises:
+        ExportWriteError: the write failed (a full disk, say), naming the
+            path and the cause; a previous export at `export_dir` is intact.
+    """
+    try:
+        with atomic_directory(export_dir, overwrite=overwrite) as tmp:
+            tf.saved_model.save(module, tmp, signatures=signatures)
+    except (OSError, tf.errors.OpError) as e:
+        if isinstance(e, FileExistsError):
+            raise
+        cause = e.message if isinstance(e, tf.errors.OpError) else str(e)
+        kept = " (the previous export there is intact)" if os.path.exists(export_dir) else ""
+        raise ExportWriteError(
+            f"could not write the export {os.path.abspath(export_dir)}{kept}: {cause.strip()}"
+        ) from e
     return os.path.abspath(export_dir)
 
 

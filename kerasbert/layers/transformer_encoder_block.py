@@ -114,8 +114,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.output_dense.build((None, None, self.intermediate_size))
         self.output_layer_norm.build(hidden)
 
-    def self_attention(self, x, padding_mask, training):
-        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+    def self_attention(self, x, batch, length, padding_mask, training):
         heads, head_size = self.num_attention_heads, self.head_size
         qkv = ops.reshape(self.qkv(x), (batch, length, 3, heads, head_size))
         # [3, batch, heads, length, head_size]
@@ -128,16 +127,20 @@ class TransformerEncoderBlock(keras.layers.Layer):
         probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
         probs = self.attention_dropout_layer(probs, training=training)
         context = ops.matmul(probs, v)  # [batch, heads, length, head_size]
-        context = ops.reshape(
-            ops.transpose(context, (0, 2, 1, 3)), (batch, length, self.hidden_size)
-        )
+        context = ops.reshape(ops.transpose(context, (0, 2, 1, 3)), (-1, self.hidden_size))
         return self.attention_output(context)
 
     def call(self, x, padding_mask=None, training=False):
-        attention = self.self_attention(x, padding_mask, training)
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        # On [batch * length, H] every Dense is one plain matrix product, which
+        # TensorFlow fuses with its bias add and GELU; on 3-D input Keras goes
+        # through tensordot's reshapes, which block that fusion (~10% slower).
+        x = ops.reshape(x, (-1, self.hidden_size))
+        attention = self.self_attention(x, batch, length, padding_mask, training)
         x = self.attention_layer_norm(x + self.dropout_layer(attention, training=training))
         ffn = self.output_dense(self.activation(self.intermediate(x)))
-        return self.output_layer_norm(x + self.dropout_layer(ffn, training=training))
+        x = self.output_layer_norm(x + self.dropout_layer(ffn, training=training))
+        return ops.reshape(x, (batch, length, self.hidden_size))
 
     def compute_output_shape(self, x_shape, padding_mask_shape=None):
         return x_shape

@@ -2,7 +2,9 @@
 
 from kerasbert.training.optimizer import create_optimizer
 from kerasbert.training.pretraining import (
+    CheckpointWriteError,
     NonFiniteLossError,
+    PreemptedError,
     PretrainingOptions,
     majority_baselines,
     pretrain,
@@ -11,7 +13,9 @@ from kerasbert.training.strategy import get_strategy, split_cpu
 from kerasbert.training.warmup_linear_decay import WarmupLinearDecay
 
 __all__ = [
+    "CheckpointWriteError",
     "NonFiniteLossError",
+    "PreemptedError",
     "PretrainingOptions",
     "WarmupLinearDecay",
     "create_optimizer",

@@ -5,6 +5,14 @@ written out: `steps_per_loop` steps per `tf.function` call, each step
 `strategy.run` on one batch per replica. Checkpoints (model, optimizer, step)
 go to `model_dir`; a new run with the same `model_dir` resumes from the
 newest one.
+
+Faults: SIGTERM (preemption) saves a checkpoint at the end of the current
+loop and stops with `PreemptedError`; a SIGKILL loses the steps since the
+last periodic checkpoint; a failed checkpoint write stops with
+`CheckpointWriteError` and leaves the previous checkpoints as they were; a
+damaged data shard stops with `CorruptDataError` naming it (or is skipped
+with `skip_corrupt_records`); a non-finite loss stops with
+`NonFiniteLossError`.
 """
 
 import dataclasses
@@ -15,6 +23,8 @@ import logging
 import math
 import os
 import shutil
+import signal
+import threading
 import time
 
 import keras
@@ -27,6 +37,8 @@ from kerasbert.data.create_pretraining_data import masking_options
 from kerasbert.data.dynamic_masking import DynamicMasking
 from kerasbert.data.pretraining_dataset import (
     METADATA_FILE,
+    explain_read_error,
+    find_bad_shards,
     pretraining_dataset,
     pretraining_files,
 )
@@ -65,6 +77,16 @@ class NonFiniteLossError(RuntimeError):
     """Training stopped: the loss became NaN or infinite."""
 
 
+class PreemptedError(RuntimeError):
+    """Training stopped on SIGTERM, after saving a checkpoint at the step
+    reached; the same command continues from it."""
+
+
+class CheckpointWriteError(RuntimeError):
+    """A checkpoint could not be written (a full disk, say); the previous
+    checkpoints are intact."""
+
+
 @dataclasses.dataclass
 class PretrainingOptions:
     """Everything `pretrain` needs; `train/pretrain.py` fills it from flags.
@@ -101,6 +123,7 @@ class PretrainingOptions:
     init_checkpoint: str | None = None
     seed: int = 12345
     show_progress: bool = True
+    skip_corrupt_records: bool = False
 
     def check(self):
         if self.objective not in OBJECTIVES:
@@ -117,10 +140,15 @@ def pretrain(options, strategy=None):
 
     Returns:
         A dict: `step`, `train` (last loop's metrics), `eval` (final
-        evaluation, if `eval_data`), `checkpoint`.
+        evaluation, if `eval_data`), `checkpoint`, and with
+        `skip_corrupt_records` `skipped_shards` (`{file: {"records_used",
+        "problem"}}` for the damaged shards, empty if none).
 
     Raises:
         NonFiniteLossError: naming the step and the last good checkpoint.
+        PreemptedError: on SIGTERM, naming the checkpoint saved at the step.
+        CheckpointWriteError: naming the checkpoint path and the cause.
+        CorruptDataError: naming a truncated, corrupted or mismatched shard.
         ValueError: data, vocabulary and config that do not fit together.
     """
     options.check()
@@ -180,7 +208,7 @@ def pretrain(options, strategy=None):
 
     writers = _SummaryWriters(options.model_dir, chief)
     if evaluate and step == 0:
-        writers.log(0, "eval", evaluate())
+        writers.log(0, "eval", _reading(options.eval_data, options, evaluate))
     progress = keras.utils.Progbar(
         options.train_steps,
         verbose=1 if options.show_progress and chief else 0,
@@ -189,27 +217,40 @@ def pretrain(options, strategy=None):
     progress.update(step)
     next_checkpoint = (step // options.checkpoint_steps + 1) * options.checkpoint_steps
     metrics = {}
-    while step < options.train_steps:
-        steps = min(options.steps_per_loop, options.train_steps - step)
-        started = time.time()
-        totals = {k: float(v) for k, v in train_loop(iterator, tf.constant(steps)).items()}
-        elapsed = time.time() - started
-        step += steps
-        metrics = _metrics(totals)
-        if not math.isfinite(metrics["loss"]):
-            raise NonFiniteLossError(
-                f"loss is {metrics['loss']} at step {step}; stopping. The last good "
-                f"checkpoint is {manager.latest_checkpoint or 'none (no checkpoint yet)'}"
-            )
-        metrics["learning_rate"] = float(optimizer.learning_rate.numpy())
-        metrics["seq/s"] = steps * options.batch_size / elapsed
-        writers.log(step, "train", metrics)
-        progress.update(step, [(k, metrics[k]) for k in ("loss", "mlm_accuracy", "nsp_accuracy", "seq/s") if k in metrics])
-        if step >= next_checkpoint or step >= options.train_steps:
-            manager.save(checkpoint_number=step)
-            next_checkpoint += options.checkpoint_steps
-            if evaluate:
-                writers.log(step, "eval", evaluate())
+    preemption = _PreemptionWatcher(strategy, manager)
+    try:
+        while step < options.train_steps:
+            steps = min(options.steps_per_loop, options.train_steps - step)
+            started = time.time()
+            totals = _reading(options.train_data, options, lambda: train_loop(iterator, tf.constant(steps)))
+            totals = {k: float(v) for k, v in totals.items()}
+            elapsed = time.time() - started
+            step += steps
+            metrics = _metrics(totals)
+            if not math.isfinite(metrics["loss"]):
+                raise NonFiniteLossError(
+                    f"loss is {metrics['loss']} at step {step}; stopping. The last good "
+                    f"checkpoint is {manager.latest_checkpoint or 'none (no checkpoint yet)'}"
+                )
+            metrics["learning_rate"] = float(optimizer.learning_rate.numpy())
+            metrics["seq/s"] = steps * options.batch_size / elapsed
+            writers.log(step, "train", metrics)
+            progress.update(step, [(k, metrics[k]) for k in ("loss", "mlm_accuracy", "nsp_accuracy", "seq/s") if k in metrics])
+            if step >= next_checkpoint or step >= options.train_steps:
+                _save_checkpoint(manager, step)
+                next_checkpoint += options.checkpoint_steps
+                if evaluate:
+                    writers.log(step, "eval", _reading(options.eval_data, options, evaluate))
+            if preemption.requested(step) and step < options.train_steps:
+                if _checkpoint_step(manager.latest_checkpoint) != step:
+                    _save_checkpoint(manager, step)
+                writers.close()
+                raise PreemptedError(
+                    f"preempted (SIGTERM) at step {step}: {manager.latest_checkpoint} holds that "
+                    f"step; run the same command again to continue from it"
+                )
+    finally:
+        preemption.close()
     if not chief:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     result = {
@@ -218,6 +259,8 @@ def pretrain(options, strategy=None):
         "checkpoint": manager.latest_checkpoint,
         "weights_sha256": _weights_digest(pretrainer),
     }
+    if options.skip_corrupt_records:
+        result["skipped_shards"] = _skipped_shards(options)
     writers.close()
     if evaluate:
         result["eval"] = writers.last("eval")
@@ -280,6 +323,7 @@ def _zero_statistics(pretrainer):
 
 
 def _distributed_dataset(strategy, options, data, is_training, **kwargs):
+    kwargs.setdefault("skip_corrupt_records", options.skip_corrupt_records)
     """Each input pipeline reads its share; batches are static (TPU-ready)."""
 
     def dataset_fn(context):
@@ -517,3 +561,85 @@ def _write_results(options, result, writers):
     }
     write_json(os.path.join(options.model_dir, RESULTS_FILE), results)
     return results
+
+
+def _save_checkpoint(manager, step):
+    """`manager.save`, with a failed write (a full disk, a lost mount) named.
+    The checkpoint state file is only updated after a complete write, so the
+    previous checkpoints stay the ones a restart resumes from."""
+    try:
+        return manager.save(checkpoint_number=step)
+    except (OSError, tf.errors.OpError) as e:
+        path = os.path.join(manager.directory, f"ckpt-{step}")
+        cause = e.message if isinstance(e, tf.errors.OpError) else str(e)
+        raise CheckpointWriteError(
+            f"could not write the checkpoint {path} at step {step}: {cause.strip()}. "
+            f"The last complete checkpoint is {manager.latest_checkpoint or 'none'}; "
+            f"free space and run the same command again to resume from it"
+        ) from e
+
+
+def _checkpoint_step(path):
+    return int(path.rsplit("-", 1)[1]) if path else None
+
+
+def _reading(data, options, run):
+    """Runs `run()`, which reads `data`; a read error from a damaged shard
+    becomes a `CorruptDataError` naming the shard (tf.data names none)."""
+    try:
+        return run()
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+        explained = explain_read_error(
+            data, e, options.max_seq_length, options.max_predictions_per_seq
+        )
+        if explained is None:
+            raise
+        raise explained from e
+
+
+def _skipped_shards(options):
+    skipped = {}
+    for data in dict.fromkeys(d for d in (options.train_data, options.eval_data) if d):
+        bad = find_bad_shards(data, options.max_seq_length, options.max_predictions_per_seq)
+        for path, (records, problem) in bad.items():
+            skipped[path] = {"records_used": records, "problem": problem}
+    return skipped
+
+
+class _PreemptionWatcher:
+    """Turns SIGTERM into a checkpoint at the end of the current loop.
+
+    Multi-worker runs use TensorFlow's `PreemptionCheckpointHandler`: all
+    workers must save at the same step (saving is collective), and it agrees
+    on that step between them. In one process (one device, mirrored, TPU) a
+    flag set by a signal handler and checked between loops does the same.
+    """
+
+    def __init__(self, strategy, manager):
+        self.signalled = False
+        self.handler = None
+        self.previous = None
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            self.handler = tf.distribute.experimental.PreemptionCheckpointHandler(
+                strategy.cluster_resolver,
+                manager,
+                termination_config=tf.distribute.experimental.TerminationConfig(
+                    exit_fn=self._on_signal
+                ),
+            )
+        elif threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, *_):
+        self.signalled = True
+
+    def requested(self, step):
+        """True once a SIGTERM arrived (multi-worker: and its checkpoint is saved)."""
+        if self.handler is not None:
+            self.handler.save_checkpoint_if_preempted(checkpoint_number=step)
+        return self.signalled
+
+    def close(self):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+            self.previous = None
