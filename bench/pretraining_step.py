@@ -84,41 +84,25 @@ def random_batch(config, batch, seq_length, predictions, seed=0):
 
 
 def kerasbert_step(config, data, nsp, jit_compile):
-    """The factory of one kerasbert pretraining step (the library's loop, one replica)."""
+    """The factory of one kerasbert pretraining step: `make_train_loop`, the
+    loop `train/pretrain.py` runs, one step per call on a fixed batch."""
 
     def build():
         import tensorflow as tf
 
         from kerasbert import BertEncoder, BertPretrainer
-        from kerasbert.training import create_optimizer
+        from kerasbert.training import create_optimizer, make_train_loop
 
         pretrainer = BertPretrainer(BertEncoder(sizes.kerasbert_config(config)), nsp=nsp)
         optimizer = create_optimizer(
             LEARNING_RATE, 10**6, weight_decay=WEIGHT_DECAY, global_clipnorm=None
         )
-        variables = pretrainer.trainable_variables
-        if not nsp:  # the pooler feeds only NSP: no gradient (kerasbert's own loop fails on it)
-            pooler = {id(v) for v in pretrainer.encoder.pooler.trainable_variables}
-            variables = [v for v in variables if id(v) not in pooler]
-        optimizer.build(variables)
-        features = {k: tf.constant(v) for k, v in data.items()}
-
-        @tf.function(jit_compile=jit_compile)
-        def gradients(features):
-            with tf.GradientTape() as tape:
-                outputs = pretrainer(features, training=True)
-                loss = sum(pretrainer.pretraining_losses(features, outputs).values())
-            return tape.gradient(loss, variables), loss
-
-        @tf.function
-        def step(features):
-            grads, loss = gradients(features)
-            grads = [tf.convert_to_tensor(g) for g in grads]
-            grads, _ = tf.clip_by_global_norm(grads, CLIP_NORM)
-            optimizer.apply(grads, variables)
-            return loss
-
-        return lambda: step(features)
+        optimizer.build(pretrainer.trainable_variables)
+        batches = iter(tf.data.Dataset.from_tensors(dict(data)).repeat())
+        # The library's own loop (gradient in one tf.function, clip, AdamW), one step per call.
+        loop = make_train_loop(pretrainer, optimizer, jit_compile=jit_compile)
+        one = tf.constant(1)
+        return lambda: loop(batches, one)
 
     return build
 

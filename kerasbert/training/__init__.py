@@ -7,6 +7,7 @@ from kerasbert.training.pretraining import (
     PreemptedError,
     PretrainingOptions,
     majority_baselines,
+    make_train_loop,
     pretrain,
 )
 from kerasbert.training.strategy import get_strategy, split_cpu
@@ -21,6 +22,7 @@ __all__ = [
     "create_optimizer",
     "get_strategy",
     "majority_baselines",
+    "make_train_loop",
     "pretrain",
     "split_cpu",
 ]

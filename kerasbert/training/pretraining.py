@@ -203,7 +203,7 @@ def pretrain(options, strategy=None):
         strategy, options, options.train_data, True, seed=options.seed + step, dynamic_masking=masking
     )
     iterator = iter(train_dataset)
-    train_loop = _make_train_loop(pretrainer, optimizer, strategy, options.jit_compile)
+    train_loop = make_train_loop(pretrainer, optimizer, strategy, options.jit_compile)
     evaluate = _make_evaluator(pretrainer, strategy, options) if options.eval_data else None
 
     writers = _SummaryWriters(options.model_dir, chief)
@@ -271,7 +271,18 @@ def pretrain(options, strategy=None):
     return result
 
 
-def _make_train_loop(pretrainer, optimizer, strategy, jit_compile):
+def make_train_loop(pretrainer, optimizer, strategy=None, jit_compile=False):
+    """The pretraining step, looped: `loop(iterator, steps)` runs `steps`
+    optimizer steps on batches from `iterator` (a distributed iterator under
+    `strategy`) and returns the summed statistics of
+    `BertPretrainer.pretraining_statistics`.
+
+    Forward and backward run in one `tf.function` (compiled with XLA when
+    `jit_compile`); the gradient is all-reduced, clipped to a global norm of
+    1.0 and applied by `optimizer`. Variables that get no gradient (the
+    pooler when there is no NSP head) are left alone.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     variables = pretrainer.trainable_variables
     loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
@@ -287,13 +298,14 @@ def _make_train_loop(pretrainer, optimizer, strategy, jit_compile):
 
     def replica_step(features):
         grads, stats = gradients(features)
-        grads = [tf.convert_to_tensor(g) for g in grads]  # embedding gathers give IndexedSlices
+        trained = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        grads = [tf.convert_to_tensor(g) for g, _ in trained]  # embedding gathers give IndexedSlices
         # Clip the all-reduced gradient by its global norm (the optimizer would
         # clip each replica's share); it all-reduces (sums) again, hence / replicas.
         grads = tf.distribute.get_replica_context().all_reduce("sum", grads)
         scale = optimizer.dynamic_scale if loss_scaled else 1.0
         grads, _ = tf.clip_by_global_norm(grads, CLIP_NORM * scale)
-        optimizer.apply([g / replicas for g in grads], variables)
+        optimizer.apply([g / replicas for g in grads], [v for _, v in trained])
         return stats
 
     @tf.function
