@@ -14,7 +14,7 @@ import pytest
 
 from kerasbert import BertConfig, BertEncoder, BertPretrainer
 from kerasbert.convert import FORMATS, save_any
-from kerasbert.data import create_pretraining_data
+from kerasbert.data import create_pretraining_data, pretraining_dataset
 from kerasbert.data.bbc import bbc_files
 from kerasbert.model_dir import load_model
 from kerasbert.text import build_vocab
@@ -197,7 +197,7 @@ def test_sigkill_then_resume(setup, tmp_path, strategy):
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_sigterm_saves_the_current_step_and_the_next_run_continues_from_it(setup, tmp_path, strategy):
     # No periodic checkpoint before step 1000: the one found must be the preemption's.
-    args = program_args(setup, tmp_path, "--train_steps=150", "--checkpoint_steps=1000",
+    args = program_args(setup, tmp_path, "--train_steps=100", "--checkpoint_steps=1000",
                         *STRATEGIES[strategy])
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     history = tmp_path / "history.jsonl"
@@ -208,16 +208,16 @@ def test_sigterm_saves_the_current_step_and_the_next_run_continues_from_it(setup
     match = re.search(r"pretrain: preempted \(SIGTERM\) at step (\d+): (\S+ckpt-(\d+)) holds that step", stderr)
     assert match, stderr[-3000:]
     stopped_at = int(match.group(1))
-    assert stopped_at == int(match.group(3)) and 10 <= stopped_at < 150 and stopped_at % 10 == 0
+    assert stopped_at == int(match.group(3)) and 10 <= stopped_at < 100 and stopped_at % 10 == 0
     assert stopped_at == train_steps_logged(tmp_path)[-1]
     assert f"ckpt-{stopped_at}" in (tmp_path / "checkpoint").read_text()
 
     done = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"Resuming from {match.group(2)}" in done.stderr
-    assert program_result(done.stdout)["step"] == 150
+    assert program_result(done.stdout)["step"] == 100
     # Every step trained exactly once: none repeated, none skipped.
-    assert train_steps_logged(tmp_path) == list(range(10, 151, 10))
+    assert train_steps_logged(tmp_path) == list(range(10, 101, 10))
 
 
 def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(setup, tmp_path):
@@ -226,9 +226,8 @@ def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(setup, tmp_
     cause, and the previous checkpoint is still the one a restart uses."""
     import resource
 
-    args = program_args(setup, tmp_path, "--checkpoint_steps=20", "--eval_steps=1")
-    first = subprocess.run(args + ["--train_steps=20"], capture_output=True, text=True, timeout=600)
-    assert first.returncode == 0, first.stderr[-3000:]
+    args = program_args(setup, tmp_path, "--checkpoint_steps=20")
+    pretrain(options(setup, tmp_path, train_steps=20, eval_data=None))
     data_size = os.path.getsize(tmp_path / "ckpt-20.data-00000-of-00001")
     limit = data_size // 2  # room for logs and config, not for a checkpoint
 
@@ -309,3 +308,106 @@ def test_init_checkpoint_must_fit_the_config(setup, tmp_path):
     with pytest.raises(ValueError, match="does not fit the given config: hidden_size=128 vs 64"):
         pretrain(options(setup, tmp_path / "run", config=wider, init_checkpoint=saved))
     assert not os.path.exists(tmp_path / "run" / "ckpt-0.index")
+
+
+def damaged_copy(setup, tmp_path, damage):
+    """The pretraining data with its first shard damaged; returns (data dir,
+    damaged shard, records still readable in it)."""
+    import shutil
+
+    import tensorflow as tf
+
+    data = tmp_path / "data"
+    shutil.copytree(setup["data"], data)
+    shard = data / sorted(n for n in os.listdir(data) if n.endswith(".tfrecord"))[0]
+    raw = bytearray(shard.read_bytes())
+    if damage == "truncated":
+        raw = raw[: len(raw) * 2 // 3]
+    elif damage == "corrupted":
+        middle = len(raw) // 2
+        raw[middle: middle + 16] = bytes(b ^ 0xFF for b in raw[middle: middle + 16])
+    else:  # records of another max_seq_length, as from another run
+        records = [tf.train.Example.FromString(r) for r in tf.data.TFRecordDataset(str(shard)).as_numpy_iterator()]
+        with tf.io.TFRecordWriter(str(shard)) as writer:
+            for example in records:
+                for name in ("input_ids", "input_mask", "segment_ids"):
+                    values = example.features.feature[name].int64_list.value
+                    del values[SEQ // 2:]
+                writer.write(example.SerializeToString())
+        return data, shard, 0
+    shard.write_bytes(bytes(raw))
+    readable = 0
+    try:
+        for _ in tf.data.TFRecordDataset(str(shard)):
+            readable += 1
+    except tf.errors.DataLossError:
+        pass
+    return data, shard, readable
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupted", "other_max_seq_length"])
+def test_damaged_shard_is_named_or_skipped_and_counted(setup, tmp_path, damage):
+    import tensorflow as tf
+
+    from kerasbert.data.pretraining_dataset import CorruptDataError
+
+    data, shard, readable = damaged_copy(setup, tmp_path, damage)
+    run = dict(train_data=str(data), eval_data=None, train_steps=10)
+    with pytest.raises(CorruptDataError, match=re.escape(str(shard))):
+        pretrain(options(setup, tmp_path / "stops", **run))
+    assert not (tmp_path / "stops" / "checkpoint").exists()
+
+    # Skipping: exactly the sound records are read, each once.
+    other = [s for s in os.listdir(data) if s.endswith(".tfrecord") and s != shard.name][0]
+    sound = sum(1 for _ in tf.data.TFRecordDataset(str(data / other))) + readable
+    dataset = pretraining_dataset(str(data), 64, SEQ, PREDICTIONS, is_training=False,
+                                  skip_corrupt_records=True)
+    ids = np.concatenate([batch["input_word_ids"] for batch in dataset.as_numpy_iterator()])
+    assert len(ids) == sound and len(set(map(bytes, ids))) > 0.95 * sound
+    assert (ids[:, 0] == ids[0, 0]).all()  # every row starts with [CLS]: no shifted record
+
+    result = pretrain(options(setup, tmp_path / "skips", skip_corrupt_records=True, **run))
+    assert result["step"] == 10
+    assert list(result["skipped_shards"]) == [str(shard)]
+    assert result["skipped_shards"][str(shard)]["records_used"] == readable
+
+
+def test_mixed_float16_overflow_skips_the_step_and_lowers_the_loss_scale(setup):
+    """A loss scale so large that the float16 gradients overflow: the step is
+    skipped (weights unchanged), the scale halves, and training goes on."""
+    import keras
+    import tensorflow as tf
+
+    from kerasbert.training import create_optimizer
+    from kerasbert.training import make_train_loop
+
+    keras.config.set_dtype_policy("mixed_float16")
+    pretrainer = BertPretrainer(BertEncoder(setup["config"]))
+    optimizer = create_optimizer(1e-3, 100, optimizer="adamw", global_clipnorm=None, loss_scale=True)
+    optimizer.build(pretrainer.trainable_variables)
+    train_loop = make_train_loop(pretrainer, optimizer)
+    batches = iter(pretraining_dataset(setup["data"], 16, SEQ, PREDICTIONS, is_training=False).repeat())
+
+    optimizer.dynamic_scale.assign(2.0**30)  # float16 gradients times 2**30 overflow
+    before = [w.numpy().copy() for w in pretrainer.trainable_weights]
+    train_loop(batches, tf.constant(1))
+    assert float(optimizer.dynamic_scale.numpy()) == 2.0**29
+    for weight, old in zip(pretrainer.trainable_weights, before, strict=True):
+        np.testing.assert_array_equal(weight.numpy(), old)
+
+    for _ in range(30):  # the scale falls until steps apply, with finite weights
+        totals = train_loop(batches, tf.constant(1))
+        if any(not np.array_equal(w.numpy(), b) for w, b in zip(pretrainer.trainable_weights, before)):
+            break
+    else:
+        pytest.fail("no step applied after 30 halvings of the loss scale")
+    assert np.isfinite(float(totals["mlm_loss_sum"]))
+    assert all(np.isfinite(w.numpy()).all() for w in pretrainer.trainable_weights)
+    assert float(optimizer.dynamic_scale.numpy()) < 2.0**29
+
+
+def test_mlm_only_trains(setup, tmp_path):
+    """Without the NSP head the pooler gets no gradient: it is left alone."""
+    model_dir = tmp_path / "mlm"
+    pretrain(options(setup, model_dir, objective="mlm", eval_data=None))
+    assert_loss_falls(model_dir)

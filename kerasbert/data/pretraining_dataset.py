@@ -131,24 +131,33 @@ def scan_shard(path, spec, batch_size=1024):
     """Reads one shard through: `(usable_records, problem)`, where the first
     `usable_records` records parse with `spec` and `problem` (None for a
     sound shard) says what stops the rest."""
-    usable = 0
+    records = tf.data.TFRecordDataset(path)
+    # tf.data ends a file at its first read error: this counts the records before it.
+    readable = int(
+        records.apply(tf.data.experimental.ignore_errors())
+        .reduce(tf.constant(0, tf.int64), lambda count, _: count + 1)
+        .numpy()
+    )
+    problem = None
     try:
-        for records in tf.data.TFRecordDataset(path).batch(batch_size):
-            try:
-                tf.io.parse_example(records, spec)
-                usable += len(records)
-                continue
-            except tf.errors.InvalidArgumentError:
-                pass
-            for record in records:  # find the first record that does not parse
-                try:
-                    tf.io.parse_example(record[None], spec)
-                except tf.errors.InvalidArgumentError as e:
-                    return usable, f"record {usable} does not fit the expected lengths ({_first_line(e)})"
-                usable += 1
+        next(iter(records.skip(readable)), None)
     except tf.errors.OpError as e:
-        return usable, f"corrupted or truncated after {usable} records ({_first_line(e)})"
-    return usable, None
+        problem = f"corrupted or truncated after {readable} records ({_first_line(e)})"
+    usable = 0
+    for batch in records.take(readable).batch(batch_size):
+        try:
+            tf.io.parse_example(batch, spec)
+            usable += len(batch)
+            continue
+        except tf.errors.InvalidArgumentError:
+            pass
+        for record in batch:  # find the first record that does not parse
+            try:
+                tf.io.parse_example(record[None], spec)
+            except tf.errors.InvalidArgumentError as e:
+                return usable, f"record {usable} does not fit the expected lengths ({_first_line(e)})"
+            usable += 1
+    return usable, problem
 
 
 def _first_line(error):
