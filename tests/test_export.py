@@ -436,3 +436,34 @@ def test_kerasbert_hub_keras_layer_under_mirrored_strategy(exports):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "MIRRORED OK" in result.stdout
+
+
+def test_export_failing_midway_keeps_the_previous_export(model_dir, exports, tmp_path):
+    """A file-size limit (as a full disk) makes the variables file fail to
+    write: the program exits 1 naming the path and the cause, and the export
+    already there is untouched and loads."""
+    import resource
+
+    target = tmp_path / "encoder"
+    shutil.copytree(exports["encoder"], target)
+    before = {p: open(os.path.join(target, p), "rb").read() for p in ("saved_model.pb", "variables/variables.index")}
+    limit = os.path.getsize(target / "variables" / "variables.data-00000-of-00001") // 2
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "train", "export.py"), f"--model_dir={model_dir}",
+         "--export_type=encoder", f"--export_dir={target}", "--overwrite"],
+        capture_output=True, text=True, timeout=300, preexec_fn=limit_file_size,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert f"export: could not write the export {target} (the previous export there is intact)" in done.stderr
+    assert "File too large" in done.stderr
+    for path, content in before.items():
+        assert open(os.path.join(target, path), "rb").read() == content
+    assert os.listdir(tmp_path) == ["encoder"]  # no temporary directory left
+    inputs = {"input_word_ids": [[101, 102]], "input_mask": [[1, 1]], "input_type_ids": [[0, 0]]}
+    outputs = tf.saved_model.load(str(target))({k: tf.constant(v) for k, v in inputs.items()})
+    assert outputs["pooled_output"].shape == (1, 32)
