@@ -1,6 +1,7 @@
 """`MaskedLMHead`: predicts the original ids at masked positions."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from kerasbert.layers.transformer_encoder_block import activation_fn
@@ -66,12 +67,18 @@ class MaskedLMHead(keras.layers.Layer):
         self.bias = self.add_weight(shape=(self.vocab_size,), initializer="zeros", name="bias")
 
     def call(self, sequence_output, masked_positions, word_embeddings):
-        positions = ops.cast(masked_positions, "int32")[:, :, None]
-        x = ops.take_along_axis(sequence_output, positions, axis=1)
+        positions = ops.cast(masked_positions, "int32")
+        batch, predictions = ops.shape(positions)[0], ops.shape(positions)[1]
+        x = ops.take_along_axis(sequence_output, positions[:, :, None], axis=1)
+        # Rows [batch * predictions, H]: plain matrix products (see
+        # TransformerEncoderBlock), the decoder's with the table transposed in
+        # place rather than copied (einsum would copy it, forward and backward).
+        x = ops.reshape(x, (-1, ops.shape(x)[-1]))
         x = self.layer_norm(self.activation(self.dense(x)))
         table = ops.cast(word_embeddings, self.compute_dtype)
-        logits = ops.einsum("bpe,ve->bpv", x, table) + ops.cast(self.bias, self.compute_dtype)
-        return ops.cast(logits, "float32")
+        logits = tf.matmul(x, table, transpose_b=True)
+        logits = tf.nn.bias_add(logits, ops.cast(self.bias, self.compute_dtype))
+        return ops.reshape(ops.cast(logits, "float32"), (batch, predictions, self.vocab_size))
 
     def compute_output_shape(self, sequence_output_shape):
         return (sequence_output_shape[0], None, self.vocab_size)
