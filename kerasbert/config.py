@@ -18,6 +18,20 @@ PRESETS = {
 }
 
 
+# The positive sizes of a config; with `embedding_size` and `share_layers`
+# they decide every weight's shape.
+SIZE_FIELDS = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "max_position_embeddings",
+    "type_vocab_size",
+)
+SHAPE_FIELDS = SIZE_FIELDS + ("embedding_size", "share_layers")
+
+
 @dataclasses.dataclass(frozen=True)
 class BertConfig:
     """Hyper-parameters of a BERT (or ALBERT-style) encoder.
@@ -66,15 +80,7 @@ class BertConfig:
     share_layers: bool = False
 
     def __post_init__(self):
-        for name in (
-            "vocab_size",
-            "hidden_size",
-            "num_hidden_layers",
-            "num_attention_heads",
-            "intermediate_size",
-            "max_position_embeddings",
-            "type_vocab_size",
-        ):
+        for name in SIZE_FIELDS:
             _check_positive_int(name, getattr(self, name))
         if self.embedding_size is not None:
             _check_positive_int("embedding_size", self.embedding_size)

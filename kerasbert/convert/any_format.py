@@ -8,7 +8,6 @@ Formats: `kerasbert` (a model directory: `config.json`, `vocab.txt`,
 `assets/tokenizer/`).
 """
 
-import json
 import os
 
 import tensorflow as tf
@@ -86,11 +85,10 @@ def load_any(path, source="auto", vocab_file=None):
         beside = path if os.path.isdir(path) else os.path.dirname(path)
     else:
         model = from_keras_hub(path)
-        beside = os.path.dirname(os.path.join(path, KERAS_HUB_VOCAB))
-        if vocab_file is None and os.path.exists(os.path.join(path, KERAS_HUB_VOCAB)):
-            vocab_file = os.path.join(path, KERAS_HUB_VOCAB)
+        beside = path
     if vocab_file is None:
-        candidate = os.path.join(beside, "vocab.txt")
+        name = KERAS_HUB_VOCAB if source == "keras_hub" else "vocab.txt"
+        candidate = os.path.join(beside, name)
         vocab_file = candidate if os.path.exists(candidate) else None
     return model, vocab_file
 
@@ -134,11 +132,3 @@ def save_any(
             tokenizer.save_to_preset(tmp)
     return output_dir
 
-
-def describe(model):
-    """One line about a loaded model, for logs."""
-    encoder = model.encoder if isinstance(model, BertPretrainer) else model
-    heads = "encoder only"
-    if isinstance(model, BertPretrainer):
-        heads = "encoder + MLM" + (" + NSP/SOP" if model.nsp else "") + " heads"
-    return f"{heads}; config {json.dumps(encoder.config.to_dict(), sort_keys=True)}"

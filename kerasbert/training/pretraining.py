@@ -31,7 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasbert.config import BertConfig
+from kerasbert.config import SHAPE_FIELDS, BertConfig
 from kerasbert.convert import load_any
 from kerasbert.data.create_pretraining_data import masking_options
 from kerasbert.data.dynamic_masking import DynamicMasking
@@ -56,21 +56,6 @@ HISTORY_FILE = "history.jsonl"
 RESULTS_FILE = "eval_results.json"
 PLOT_FILE = "training.png"
 CLIP_NORM = 1.0
-
-
-# Config fields that decide the weights' shapes (the rest may change when
-# continuing from an --init_checkpoint).
-SHAPE_FIELDS = (
-    "vocab_size",
-    "hidden_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "intermediate_size",
-    "max_position_embeddings",
-    "type_vocab_size",
-    "embedding_size",
-    "share_layers",
-)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -279,17 +264,15 @@ def make_train_loop(pretrainer, optimizer, strategy=None, jit_compile=False):
 
     Forward and backward run in one `tf.function`; the gradient is
     all-reduced, clipped to a global norm of 1.0 and applied by `optimizer`.
-    `jit_compile` compiles forward and backward with XLA, and on one replica
-    the whole step. Variables that get no gradient (the
-    pooler when there is no NSP head) are left alone.
+    `jit_compile` compiles forward and backward with XLA. Variables that get
+    no gradient (the pooler when there is no NSP head) are left alone.
     """
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     variables = pretrainer.trainable_variables
     loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
-    whole_step_xla = jit_compile and replicas == 1
-
+    @tf.function(jit_compile=jit_compile)
     def gradients(features):
         with tf.GradientTape() as tape:
             outputs = pretrainer(features, training=True)
@@ -297,12 +280,6 @@ def make_train_loop(pretrainer, optimizer, strategy=None, jit_compile=False):
             loss = sum(losses_from_statistics(stats).values()) / replicas
             scaled = optimizer.scale_loss(loss)
         return tape.gradient(scaled, variables), stats
-
-    if not whole_step_xla:
-        # A tf.function of its own, so that several replicas compile (with
-        # XLA) only this part; never nested in the XLA step below, where a
-        # tf.function call would run outside XLA, many times slower.
-        gradients = tf.function(gradients, jit_compile=jit_compile)
 
     def replica_step(features):
         grads, stats = gradients(features)
@@ -315,12 +292,6 @@ def make_train_loop(pretrainer, optimizer, strategy=None, jit_compile=False):
         grads, _ = tf.clip_by_global_norm(grads, CLIP_NORM * scale)
         optimizer.apply([g / replicas for g in grads], [v for _, v in trained])
         return stats
-
-    if whole_step_xla:
-        # One replica: XLA takes the whole step, clipping and the optimizer's
-        # update included, and fuses their elementwise passes over every
-        # weight (1.5x faster on CPU than compiling forward and backward only).
-        replica_step = tf.function(replica_step, jit_compile=True)
 
     @tf.function
     def train_loop(iterator, steps):
