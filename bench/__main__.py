@@ -23,8 +23,8 @@ from bench.timing import log
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 QUICK_OUTPUT_DIR = os.path.join(tempfile.gettempdir(), "kerasbert_bench_quick")
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("repeats", None, "Timed samples per peer (default 5; 2 with --quick).")
-flags.DEFINE_bool("quick", False, "Smoke run: tiny models and inputs, a minute or two; not a measurement.")
+flags.DEFINE_integer("repeats", None, "Timed samples per peer (default 5; 1 with --quick).")
+flags.DEFINE_bool("quick", False, "Smoke run: tiny sizes, fewer peers, under a minute; not a measurement.")
 flags.DEFINE_string(
     "output_dir",
     None,
@@ -33,7 +33,7 @@ flags.DEFINE_string(
 )
 
 DEFAULT_REPEATS = 5
-QUICK_REPEATS = 2
+QUICK_REPEATS = 1
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,80 @@
+"""The benchmark harness in quick mode, as `make bench QUICK=1` runs it:
+it must run and write well-formed results (never a speed threshold)."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Keys of figures that are times, rates, sizes or ratios: finite and positive.
+POSITIVE_KEYS = ("median", "min", "max", "ratio", "gflops", "peak_gflops", "peak_mb", "import_mb")
+POSITIVE_SUFFIXES = ("_s", "_ms")
+
+
+def benchmark_names():
+    # `bench.BENCHMARKS`, read in a child: importing `bench` here would set
+    # torch's OpenMP policy in this process's environment.
+    code = "import bench; print(' '.join(bench.BENCHMARKS))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    return done.stdout.split()
+
+
+def check_numbers(value, key="", path="results"):
+    """Every number finite; timings, rates and ratios also positive."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            check_numbers(v, k, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            check_numbers(v, key, f"{path}[{i}]")
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        assert math.isfinite(value), path
+        if key in POSITIVE_KEYS or key.endswith(POSITIVE_SUFFIXES):
+            assert value > 0, path
+
+
+@pytest.mark.slow
+def test_quick_mode_writes_well_formed_results(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", f"--output_dir={tmp_path}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-5000:]
+
+    with open(tmp_path / "results.json") as f:
+        results = json.load(f)
+    names = benchmark_names()
+    assert list(results["benchmarks"]) == names
+    assert results["settings"]["quick"] is True
+    assert results["machine"]["usable_cores"] >= 1
+    check_numbers(results)
+    for name, result in results["benchmarks"].items():
+        assert result["rows"], name
+        assert result["seconds"] > 0 and result["date"], name
+        for row in result["rows"]:
+            if "timing" in row:
+                assert len(row["timing"]["samples_s"]) == result["repeats"], (name, row["name"])
+        for r in result["ratios"]:
+            assert r["met"] == (None if r["target"] is None else r["ratio"] >= r["target"]), (name, r)
+
+    tokenization = results["benchmarks"]["tokenization"]
+    shares = [r for r in tokenization["ratios"] if "identical ids" in r["what"]]
+    assert [r["ratio"] for r in shares] == [1.0]
+    assert all(row["mismatched_articles"] == 0 for row in tokenization["rows"])
+
+    markdown = (tmp_path / "RESULTS.md").read_text()
+    assert "quick mode" in markdown
+    ratio_table = markdown.split("## Ratios", 1)[1].split("\n## ", 1)[0]
+    assert "| benchmark | comparison | ratio | target | met |" in ratio_table
+    all_ratios = [r for result in results["benchmarks"].values() for r in result["ratios"]]
+    for r in all_ratios:
+        assert f"| {r['what']} | {r['numerator']} / {r['denominator']} | {r['ratio']:.2f} |" in ratio_table
+    for result in results["benchmarks"].values():
+        assert f"## {result['title']}" in markdown
