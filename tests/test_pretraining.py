@@ -278,6 +278,16 @@ def test_program_names_mismatched_predictions(setup, tmp_path):
     assert "the data has max_predictions_per_seq=10, not 20" in done.stderr
 
 
+def test_program_refuses_a_preset_and_a_config_file_together(setup, tmp_path):
+    # Before, the preset silently won and the config file was ignored.
+    done = subprocess.run(
+        program_args(setup, tmp_path, "--preset=mini"), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode != 0
+    assert "preset" in done.stderr and "bert_config_file" in done.stderr
+    assert not os.listdir(tmp_path)
+
+
 @pytest.mark.parametrize("source", FORMATS)
 def test_init_checkpoint_from_every_format(setup, tmp_path, source):
     """Continued pretraining from converted weights: at learning rate 0 the

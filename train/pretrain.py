@@ -60,6 +60,7 @@ flags.DEFINE_bool(
 )
 for required in ("train_data", "model_dir"):
     flags.mark_flag_as_required(required)
+flags.mark_flags_as_mutual_exclusive(["preset", "bert_config_file"])
 
 
 def main(argv):

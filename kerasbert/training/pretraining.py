@@ -320,8 +320,8 @@ def _zero_statistics(pretrainer):
 
 
 def _distributed_dataset(strategy, options, data, is_training, **kwargs):
-    kwargs.setdefault("skip_corrupt_records", options.skip_corrupt_records)
     """Each input pipeline reads its share; batches are static (TPU-ready)."""
+    kwargs.setdefault("skip_corrupt_records", options.skip_corrupt_records)
 
     def dataset_fn(context):
         dataset = pretraining_dataset(
