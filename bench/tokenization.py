@@ -5,9 +5,9 @@ Peers, all lower-casing, no special tokens added:
 
 - kerasbert `WordPieceTokenizer(vocab, implementation="fast")` and
   `"classic"`: `tokenize(batch, flat=True)` in a `tf.function`, on batches
-  of `BATCH` articles one after the other (one core: tf.text's ops do not
-  split a batch between threads); and the fast one as a `tf.data` map
-  over the batches with 2 parallel calls (both cores); output: ragged
+  of `BATCH` articles one after the other (the tokenizer cuts a batch into
+  one part per core, tokenized in parallel); and the fast one as a
+  `tf.data` map over the batches with 2 parallel calls; output: ragged
   int32 ids;
 - Hugging Face `BertTokenizerFast(vocab)` called on the whole list of
   articles (its batch path, which uses both cores); output: Python lists.
