@@ -61,7 +61,8 @@ def create_pretraining_data(
     if os.path.exists(output_dir) and not overwrite:
         raise FileExistsError(f"{output_dir} already exists (pass overwrite to replace it)")
     files = expand_globs(input_files)
-    texts, stats = read_documents(files, input_format, language)
+    with _pool(num_workers) as pool:  # sentence splitting is plain Python: shared out
+        texts, stats = read_documents(files, input_format, language, map_function=pool.imap)
     if not texts:
         raise ValueError(f"no text in the input files {files[:5]}{'...' if len(files) > 5 else ''}")
 
@@ -128,7 +129,11 @@ def tokenize_documents(texts, tokenizer):
     """Sentences -> lists of ids; sentences and documents left without
     tokens are dropped."""
     sentences = [s for document in texts for s in document]
-    tokenize = tf.function(lambda batch: tokenizer.tokenize(batch, flat=True))
+    # One trace for every batch size (the last batch is shorter).
+    tokenize = tf.function(
+        lambda batch: tokenizer.tokenize(batch, flat=True),
+        input_signature=[tf.TensorSpec([None], tf.string)],
+    )
     ids = []
     for start in range(0, len(sentences), TOKENIZE_BATCH):
         ids += tokenize(tf.constant(sentences[start : start + TOKENIZE_BATCH])).to_list()
@@ -210,8 +215,9 @@ class _InProcessPool:
 
 
 def _pool(num_workers):
-    """Worker processes forked after the documents are in memory (they run
-    plain Python; no TensorFlow op is used in them)."""
+    """Forked worker processes; they run plain Python (reading and splitting
+    files, creating instances), never a TensorFlow op. The instance workers
+    are forked after the documents are in memory and inherit them."""
     if num_workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return _InProcessPool()
     return multiprocessing.get_context("fork").Pool(num_workers)

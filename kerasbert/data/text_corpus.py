@@ -1,6 +1,7 @@
 """Raw text files -> documents -> sentences."""
 
 import collections
+import functools
 import logging
 import os
 
@@ -48,13 +49,14 @@ def split_sentences(paragraph, language="en"):
     return [s.strip() for s in segment(language, paragraph) if s.strip()]
 
 
-def read_documents(files, input_format="lines", language="en"):
+def read_documents(files, input_format="lines", language="en", map_function=map):
     """Reads documents as lists of sentence strings.
 
     `"lines"` is the original BERT format: one sentence per line, a blank
     line between documents. `"paragraphs"`: each file is one document, each
     non-blank line a paragraph that `sentencex` splits into sentences.
-    Empty documents are skipped and counted.
+    Empty documents are skipped and counted. `map_function` runs `read_file`
+    over the files; a process pool's `imap` reads them in parallel, in order.
 
     Returns:
         `(documents, stats)`, stats a `CorpusStats`.
@@ -63,21 +65,29 @@ def read_documents(files, input_format="lines", language="en"):
         raise ValueError(f"input_format={input_format!r} is not one of {INPUT_FORMATS}")
     stats = CorpusStats()
     documents = []
-    for path in files:
-        lines = decode_text_file(path, stats).splitlines()
-        if input_format == "paragraphs":
-            file_documents = [[s for line in lines for s in split_sentences(line, language)]]
-        else:
-            file_documents = [[]]
-            for line in lines:
-                if line.strip():
-                    file_documents[-1].append(line.strip())
-                elif file_documents[-1]:
-                    file_documents.append([])
-        file_documents = [d for d in file_documents if d]
-        if not file_documents:
-            stats["empty_documents"] += 1  # an empty or blank file
+    read = functools.partial(read_file, input_format=input_format, language=language)
+    for file_documents, file_stats in map_function(read, files):
         documents += file_documents
-        stats["sentences"] += sum(map(len, file_documents))
+        stats.update(file_stats)
     stats["documents"] = len(documents)
+    return documents, stats
+
+
+def read_file(path, input_format, language):
+    """One file's documents and their `CorpusStats` (see `read_documents`)."""
+    stats = CorpusStats()
+    lines = decode_text_file(path, stats).splitlines()
+    if input_format == "paragraphs":
+        documents = [[s for line in lines for s in split_sentences(line, language)]]
+    else:
+        documents = [[]]
+        for line in lines:
+            if line.strip():
+                documents[-1].append(line.strip())
+            elif documents[-1]:
+                documents.append([])
+    documents = [d for d in documents if d]
+    if not documents:
+        stats["empty_documents"] += 1  # an empty or blank file
+    stats["sentences"] += sum(map(len, documents))
     return documents, stats
