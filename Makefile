@@ -50,7 +50,7 @@ test: $(VENV)/.installed-test
 
 # Benchmarks against keras-hub and Hugging Face (bench/): writes bench/results.json
 # and bench/RESULTS.md; 13.5 minutes here while other work held a core. QUICK=1: a smoke run
-# at tiny sizes (2.5 minutes) that writes to a temporary directory instead.
+# at tiny sizes (about a minute; tests/test_bench.py runs it) that writes to a temporary directory instead.
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench $(if $(QUICK),--quick)
 
