@@ -1,5 +1,6 @@
 """Training: distribution strategies, BERT's optimizer, the pretraining loop."""
 
+from kerasbert.training.fused_adamw import FusedAdamW
 from kerasbert.training.optimizer import create_optimizer
 from kerasbert.training.pretraining import (
     CheckpointWriteError,
@@ -15,6 +16,7 @@ from kerasbert.training.warmup_linear_decay import WarmupLinearDecay
 
 __all__ = [
     "CheckpointWriteError",
+    "FusedAdamW",
     "NonFiniteLossError",
     "PreemptedError",
     "PretrainingOptions",

@@ -3,6 +3,7 @@ on LayerNorm and biases, optional loss scaling for float16."""
 
 import keras
 
+from kerasbert.training.fused_adamw import FusedAdamW
 from kerasbert.training.warmup_linear_decay import WarmupLinearDecay
 
 OPTIMIZERS = ("adamw", "lamb")
@@ -27,13 +28,14 @@ def create_optimizer(
     pretraining loop clips the all-reduced gradient itself (Keras would clip
     each replica's part separately) and passes `global_clipnorm=None`.
     The rate warms up linearly to `learning_rate`, then decays linearly to
-    `end_learning_rate` at `train_steps`. `loss_scale=True` wraps the optimizer in a `LossScaleOptimizer`
+    `end_learning_rate` at `train_steps`. AdamW is `FusedAdamW` (Keras'
+    AdamW with TensorFlow's one-kernel update). `loss_scale=True` wraps the optimizer in a `LossScaleOptimizer`
     (dynamic loss scaling, for `mixed_float16`).
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer={optimizer!r} is not one of {OPTIMIZERS}")
     schedule = WarmupLinearDecay(learning_rate, train_steps, warmup_steps, end=end_learning_rate)
-    cls = keras.optimizers.AdamW if optimizer == "adamw" else keras.optimizers.Lamb
+    cls = FusedAdamW if optimizer == "adamw" else keras.optimizers.Lamb
     result = cls(
         learning_rate=schedule,
         weight_decay=weight_decay,
