@@ -16,7 +16,9 @@ class ServingBundle(tf.__internal__.tracking.AutoTrackable):
       `[batch, seq_length]` of an external tokenizer.
 
     Each returns the tensors `output_names` of `model(inputs,
-    training=False)` (a lone tensor is served as `logits`), or for a classifier (`label_names` given, the model
+    training=False)` (a lone tensor is served as `logits`; the text
+    signatures run the batch at the length of its longest packed text, so
+    `sequence_output` is `[batch, longest, H]`), or for a classifier (`label_names` given, the model
     returning logits) `probabilities`, `label_id` and `label` (the label's
     name); the text signatures add `truncated_tokens`, int32
     `[batch]`, the word pieces cut off to fit `seq_length` (texts are
@@ -62,7 +64,7 @@ class ServingBundle(tf.__internal__.tracking.AutoTrackable):
 
         def serve_segments(segments):
             tokens = [tokenizer.tokenize(s, flat=True) for s in segments]
-            results = outputs(self.packer.bert_pack_inputs(tokens))
+            results = outputs(_trim_padding(self.packer.bert_pack_inputs(tokens)))
             room = seq_length - (len(segments) + 1)  # after [CLS] and the [SEP]s
             total = tf.add_n([tf.cast(t.row_lengths(), tf.int32) for t in tokens])
             results["truncated_tokens"] = tf.maximum(total - room, 0)
@@ -85,6 +87,16 @@ class ServingBundle(tf.__internal__.tracking.AutoTrackable):
             "text_pair": self.text_pair,
             "ids": self.ids,
         }
+
+
+def _trim_padding(inputs):
+    """Cuts the packed batch after its longest row. Attention masks padding,
+    so no output of the real tokens changes; a short request then costs its
+    own length, not `seq_length` (about 4x less compute for a sentence of
+    30 pieces at 128)."""
+    longest = tf.reduce_max(tf.reduce_sum(inputs["input_mask"], axis=1))
+    longest = tf.maximum(longest, 2)  # an empty batch: keep the shape valid
+    return {name: value[:, :longest] for name, value in inputs.items()}
 
 
 def _class_outputs(logits, label_names):
