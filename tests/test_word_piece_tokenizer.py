@@ -42,6 +42,9 @@ HARD_STRINGS = [
     "\u3000full\u00a0width\u2003space",
     "<html><b>x</b></html>",
     "Mixed ελληνικά and English and 中文 in one",
+    "a\u1fefb \u1fedx",  # normalization makes these "`": punctuation, split off
+    "[CL\u200bS] x[SEP]y [SE\x01P] [[CLS]] [CLŚ] a\x00[MASK]\x00b",  # special only as written
+    "\t\n\r a\x0b\x0cb \x85 \u2028\u2029z",  # which controls split, which vanish
 ]
 
 

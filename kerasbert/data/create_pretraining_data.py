@@ -15,7 +15,7 @@ from kerasbert.io_utils import atomic_directory, expand_globs
 from kerasbert.text import WordPieceTokenizer
 
 DOCUMENTS_PER_TASK = 64
-TOKENIZE_BATCH = 2048
+TOKENIZE_BATCH = 16384  # large batches: fewer calls, each cut across the cores
 METADATA_FILE = "metadata.json"
 
 _WORKER_STATE = {}  # inherited by forked workers: documents and options

@@ -102,7 +102,7 @@ class WordPieceTokenizer(keras.layers.Layer):
     def vocab_size(self):
         return len(self.vocabulary)
 
-    def _words(self, text):
+    def _words_with_offsets(self, text):
         """Normalized words `[..., words]` with the raw words' byte offsets."""
         words, starts, ends = basic.split_words(basic.repair_utf8(text))
         normalized = tf.ragged.map_flat_values(basic.normalize_words, words, self.lower_case)
@@ -118,7 +118,7 @@ class WordPieceTokenizer(keras.layers.Layer):
         return self._sharded(lambda part: self._tokenize(part, flat), text)
 
     def _tokenize(self, text, flat):
-        words, _, _ = self._words(text)
+        words = basic.normalized_words(basic.repair_utf8(text), self.lower_case)
         ids = tf.cast(self._wordpiece.tokenize(words), tf.int32)
         return ids.merge_dims(-2, -1) if flat else ids
 
@@ -151,7 +151,11 @@ class WordPieceTokenizer(keras.layers.Layer):
         """Like `tokenize`, plus the start and end byte offsets of each piece
         in `text` (after invalid UTF-8 is replaced by U+FFFD). Offsets inside
         a word are exact when normalization kept the word's byte length
-        (ASCII, most text); otherwise each piece spans its whole word."""
+        (ASCII, most text); otherwise each piece spans its whole word.
+        Words are split before they are normalized here (offsets need the raw
+        words), so the rare characters that normalization turns into
+        punctuation (U+1FEF, U+1FED -> "`") stay inside their word, where
+        `tokenize` splits them off as Hugging Face does."""
         text = tf.convert_to_tensor(text, tf.string)
         if text.shape.rank == 0:
             return tuple(t[0] for t in self.tokenize_with_offsets(text[tf.newaxis]))
@@ -160,7 +164,7 @@ class WordPieceTokenizer(keras.layers.Layer):
         return self._tokenize_with_offsets(text)
 
     def _tokenize_with_offsets(self, text):
-        words, word_starts, word_ends = self._words(text)
+        words, word_starts, word_ends = self._words_with_offsets(text)
         ids, starts, ends = self._wordpiece.tokenize_with_offsets(words)
         starts, ends = tf.cast(starts, tf.int64), tf.cast(ends, tf.int64)
         byte_lengths = tf.cast(tf.strings.length(words), tf.int64)
