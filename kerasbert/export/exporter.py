@@ -87,13 +87,14 @@ def export_serving(
     output_names=None,
     label_names=None,
     overwrite=False,
+    jit_compile=False,
 ):
     """Writes a TF Serving bundle to `export_dir/<version>/` (see
     `ServingBundle`)."""
     if not isinstance(version, int) or version < 0:
         raise ValueError(f"version={version!r}: TF Serving versions are integers >= 0")
     tokenizer = classic_tokenizer(vocab_file, lower_case)
-    bundle = ServingBundle(model, tokenizer, seq_length, output_names, label_names)
+    bundle = ServingBundle(model, tokenizer, seq_length, output_names, label_names, jit_compile)
     target = os.path.join(export_dir, str(version))
     return save_module(bundle, target, overwrite, bundle.signatures)
 
@@ -107,6 +108,7 @@ def export_model_dir(
     version=1,
     lower_case=None,
     overwrite=False,
+    serving_jit_compile=False,
 ):
     """Exports a trained model directory (or checkpoint prefix).
 
@@ -114,7 +116,8 @@ def export_model_dir(
     `preprocessor/`, `text_encoder/` and `serving/<version>/` under
     `export_dir`; a single type writes to `export_dir` itself (`serving`:
     `export_dir/<version>/`). Existing targets are refused before anything
-    is written, unless `overwrite`.
+    is written, unless `overwrite`. `serving_jit_compile`: the bundle's
+    model runs under XLA (see `ServingBundle`).
 
     Returns:
         dict export type -> written directory.
@@ -159,6 +162,7 @@ def export_model_dir(
                 lower_case,
                 ENCODER_SERVING_OUTPUTS,
                 overwrite=True,
+                jit_compile=serving_jit_compile,
             )
     return written
 
