@@ -39,7 +39,12 @@ KERASBERT_XLA = "kerasbert serving bundle, jit_compile=True (tf.saved_model.load
 WARMUP = 20
 HF_LONGEST = "Hugging Face BertTokenizerFast + BertModel (padding=True)"
 HF_MAX_LENGTH = "Hugging Face BertTokenizerFast + BertModel (padding=max_length)"
-PACKAGES = {KERASBERT: "kerasbert", KERASBERT_XLA: "kerasbert", HF_LONGEST: "transformers", HF_MAX_LENGTH: "transformers"}
+PACKAGES = {
+    KERASBERT: "kerasbert",
+    KERASBERT_XLA: "kerasbert",
+    HF_LONGEST: "transformers",
+    HF_MAX_LENGTH: "transformers",
+}
 
 
 def bbc_sentences(count):
@@ -75,8 +80,10 @@ def _run(options, export_dir):
 
     encoder = BertEncoder(sizes.kerasbert_config(config))
     bundles = {}
-    variants = ((KERASBERT, False),) if options.quick else ((KERASBERT, False), (KERASBERT_XLA, True))
-    for name, jit_compile in variants:  # --quick: no XLA compilations
+    variants = {KERASBERT: False, KERASBERT_XLA: True}
+    if options.quick:  # no XLA compilations
+        del variants[KERASBERT_XLA]
+    for name, jit_compile in variants.items():
         target = export_serving(
             encoder,
             vocab,

@@ -51,7 +51,13 @@ class ServingBundle(tf.__internal__.tracking.AutoTrackable):
     """
 
     def __init__(
-        self, model, tokenizer, seq_length=128, output_names=None, label_names=None, jit_compile=False
+        self,
+        model,
+        tokenizer,
+        seq_length=128,
+        output_names=None,
+        label_names=None,
+        jit_compile=False,
     ):
         super().__init__()
         self.tokenizer = tokenizer
