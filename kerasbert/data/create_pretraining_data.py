@@ -16,6 +16,7 @@ from kerasbert.text import WordPieceTokenizer
 
 DOCUMENTS_PER_TASK = 64
 TOKENIZE_BATCH = 16384
+GRAPH_TOKENIZE_CHARACTERS = 40 * 2**20
 METADATA_FILE = "metadata.json"
 
 _WORKER_STATE = {}  # inherited by forked workers: documents and options
@@ -129,13 +130,18 @@ def tokenize_documents(texts, tokenizer):
     """Sentences -> lists of ids; sentences and documents left without
     tokens are dropped."""
     sentences = [s for document in texts for s in document]
-    # Eager: tracing and optimizing the tokenizer's graph (2-4 s) costs
-    # more than the graph saves on a corpus this size (0.9 s eager for the
-    # 2.2M tokens of BBC, 0.4 s in a warm graph).
+
+    def tokenize(batch):
+        return tokenizer.tokenize(batch, flat=True)
+
+    # Tracing and optimizing the tokenizer's graph (cut across the cores)
+    # takes 2-4 s: eager is faster below ~40 MB of text (BBC, 5 MB: 0.9 s
+    # eager, 3 s as a graph; 48 MB: 9.6 s eager, 9.2 s as a graph).
+    if sum(map(len, sentences)) > GRAPH_TOKENIZE_CHARACTERS:
+        tokenize = tf.function(tokenize, input_signature=[tf.TensorSpec([None], tf.string)])
     ids = []
     for start in range(0, len(sentences), TOKENIZE_BATCH):
-        batch = tf.constant(sentences[start : start + TOKENIZE_BATCH])
-        ids += tokenizer.tokenize(batch, flat=True).to_list()
+        ids += tokenize(tf.constant(sentences[start : start + TOKENIZE_BATCH])).to_list()
     documents, position = [], 0
     for document in texts:
         tokenized = [s for s in ids[position : position + len(document)] if s]
