@@ -59,6 +59,7 @@ class BertPreprocessor(keras.layers.Layer):
         segments = [tf.convert_to_tensor(s, tf.string) for s in segments]
         return self.bert_pack_inputs([self.tokenizer.tokenize(s, flat=True) for s in segments])
 
+    @tf.autograph.experimental.do_not_convert  # as WordPieceTokenizer.tokenize
     def bert_pack_inputs(self, segments, seq_length=None):
         """Packs already tokenized segments (each `[batch, tokens]` or
         `[batch, words, pieces]`, or unbatched `[tokens]`) into the three

@@ -18,6 +18,13 @@ MAX_WORD_BYTES = 4 * basic.MAX_WORD_CHARS
 MIN_SHARDED_BYTES = 16384
 
 
+# The tokenizer has no Python control flow on tensors: building its graph
+# without AutoGraph's source conversion (of this code and of tf.text's) is
+# about 2.5x faster (tracing a tokenizer: 2.6 s -> 1.0 s), for tf.function,
+# tf.data map and SavedModel export alike.
+_plain_graph = tf.autograph.experimental.do_not_convert
+
+
 def usable_cores():
     """Threads TensorFlow runs independent ops on: its inter-op setting,
     else the cores this process may use."""
@@ -109,6 +116,7 @@ class WordPieceTokenizer(keras.layers.Layer):
         keep = tf.not_equal(normalized, "")
         return tuple(tf.ragged.boolean_mask(t, keep) for t in (normalized, starts, ends))
 
+    @_plain_graph
     def tokenize(self, text, flat=False):
         """Strings `[batch]` (or a scalar) -> int32 ids, ragged
         `[batch, words, pieces]`, or `[batch, tokens]` with `flat=True`."""
@@ -147,6 +155,7 @@ class WordPieceTokenizer(keras.layers.Layer):
     def call(self, text):
         return self.tokenize(text)
 
+    @_plain_graph
     def tokenize_with_offsets(self, text):
         """Like `tokenize`, plus the start and end byte offsets of each piece
         in `text` (after invalid UTF-8 is replaced by U+FFFD). Offsets inside
@@ -175,6 +184,7 @@ class WordPieceTokenizer(keras.layers.Layer):
         ends = tf.where(exact, ends + shift, tf.zeros_like(ends) + tf.expand_dims(word_ends, -1))
         return tf.cast(ids, tf.int32), starts, ends
 
+    @_plain_graph
     def detokenize(self, ids):
         """Ids `[batch, tokens]` (dense or ragged) -> strings, as Hugging
         Face's `decode`: pieces joined by spaces, `##` glued, and the space
@@ -184,6 +194,7 @@ class WordPieceTokenizer(keras.layers.Layer):
         text = tf.strings.regex_replace(text, " ##", "")
         return tf.strings.regex_replace(text, r" ([.?!,])", r"\1")
 
+    @_plain_graph
     def count_invalid_utf8(self, text):
         """Invalid UTF-8 sequences per string: tokenization replaces them."""
         return basic.count_invalid_utf8(tf.convert_to_tensor(text, tf.string))
