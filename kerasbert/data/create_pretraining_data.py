@@ -1,5 +1,7 @@
 """Raw text -> sharded TFRecords of masked-LM + next-sentence instances."""
 
+import concurrent.futures
+import functools
 import json
 import multiprocessing
 import os
@@ -15,6 +17,7 @@ from kerasbert.io_utils import atomic_directory, expand_globs
 from kerasbert.text import WordPieceTokenizer
 
 DOCUMENTS_PER_TASK = 64
+FILES_PER_TASK = 16  # small files: one at a time, the pool's messaging cost more than reading
 TOKENIZE_BATCH = 16384
 GRAPH_TOKENIZE_CHARACTERS = 40 * 2**20
 METADATA_FILE = "metadata.json"
@@ -63,12 +66,13 @@ def create_pretraining_data(
         raise FileExistsError(f"{output_dir} already exists (pass overwrite to replace it)")
     files = expand_globs(input_files)
     with _pool(num_workers) as pool:  # sentence splitting is plain Python: shared out
-        texts, stats = read_documents(files, input_format, language, map_function=pool.imap)
+        read_in_chunks = functools.partial(pool.imap, chunksize=FILES_PER_TASK)
+        texts, stats = read_documents(files, input_format, language, map_function=read_in_chunks)
     if not texts:
         raise ValueError(f"no text in the input files {files[:5]}{'...' if len(files) > 5 else ''}")
 
     tokenizer = WordPieceTokenizer(vocab_file, lower_case=do_lower_case)
-    documents = tokenize_documents(texts, tokenizer)
+    documents = tokenize_documents(texts, tokenizer, num_threads=num_workers)
     stats["empty_documents"] += len(texts) - len(documents)
     stats["documents"] = len(documents)
     if len(documents) < 2:
@@ -126,9 +130,10 @@ def create_pretraining_data(
     return stats
 
 
-def tokenize_documents(texts, tokenizer):
+def tokenize_documents(texts, tokenizer, num_threads=1):
     """Sentences -> lists of ids; sentences and documents left without
-    tokens are dropped."""
+    tokens are dropped. Batches run on `num_threads` threads: TensorFlow's
+    ops release the GIL, so the threads share the cores."""
     sentences = [s for document in texts for s in document]
 
     def tokenize(batch):
@@ -139,9 +144,20 @@ def tokenize_documents(texts, tokenizer):
     # eager, 3 s as a graph; 48 MB: 9.6 s eager, 9.2 s as a graph).
     if sum(map(len, sentences)) > GRAPH_TOKENIZE_CHARACTERS:
         tokenize = tf.function(tokenize, input_signature=[tf.TensorSpec([None], tf.string)])
-    ids = []
-    for start in range(0, len(sentences), TOKENIZE_BATCH):
-        ids += tokenize(tf.constant(sentences[start : start + TOKENIZE_BATCH])).to_list()
+
+    def tokenize_to_lists(batch):
+        ragged = tokenize(tf.constant(batch))
+        # ~5x faster than RaggedTensor.to_list(), which holds the GIL.
+        flat, splits = ragged.flat_values.numpy().tolist(), ragged.row_splits.numpy().tolist()
+        return [flat[start:end] for start, end in zip(splits[:-1], splits[1:])]
+
+    # One batch per thread when they fit: each call has a fixed cost (its
+    # regular expressions are compiled per call), 2 threads on BBC: 0.43 s in
+    # 2 batches, 0.64 s in 8.
+    size = max(1, min(TOKENIZE_BATCH, -(-len(sentences) // num_threads)))
+    batches = [sentences[start : start + size] for start in range(0, len(sentences), size)]
+    with concurrent.futures.ThreadPoolExecutor(max(1, num_threads)) as threads:
+        ids = [row for rows in threads.map(tokenize_to_lists, batches) for row in rows]
     documents, position = [], 0
     for document in texts:
         tokenized = [s for s in ids[position : position + len(document)] if s]
@@ -209,7 +225,7 @@ def _serialize(features):
 
 
 class _InProcessPool:
-    def imap(self, function, items):
+    def imap(self, function, items, chunksize=1):
         return map(function, items)
 
     def __enter__(self):
