@@ -37,6 +37,7 @@ setup(
         "tensorflow-text==2.21.*",
         "keras>=3.15",
         "absl-py",
+        "google-crc32c",  # TFRecord framing in data creation's worker processes
         "tokenizers>=0.20",
         "safetensors",  # Hugging Face weights (the demo's MiniLM)
         "sentencex",

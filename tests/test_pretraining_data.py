@@ -118,6 +118,19 @@ def test_same_seed_same_bytes(corpus, minilm_vocab, tmp_path, static_data, monke
             assert same and not other
 
 
+def test_shards_are_the_bytes_tensorflow_writes(static_data, tmp_path):
+    """The workers frame records themselves; a shard re-written record by
+    record with tf.io.TFRecordWriter is the same file."""
+    directory, _, _ = static_data
+    shard = sorted(directory.glob("*.tfrecord"))[0]
+    records = [r.numpy() for r in tf.data.TFRecordDataset(str(shard))]
+    assert len(records) > 100
+    with tf.io.TFRecordWriter(str(tmp_path / "tf.tfrecord")) as writer:
+        for record in records:
+            writer.write(record)
+    assert (tmp_path / "tf.tfrecord").read_bytes() == shard.read_bytes()
+
+
 def test_sop_labels_and_balance(corpus, minilm_vocab, tmp_path):
     stats = make_data(corpus, minilm_vocab, tmp_path / "sop", sop=True)
     assert abs(stats["random_next"] / stats["instances"] - 0.5) < 0.03

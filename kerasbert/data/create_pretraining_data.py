@@ -6,8 +6,10 @@ import json
 import multiprocessing
 import os
 import re
+import struct
 import time
 
+import google_crc32c
 import keras
 import tensorflow as tf
 
@@ -65,13 +67,16 @@ def create_pretraining_data(
     if os.path.exists(output_dir) and not overwrite:
         raise FileExistsError(f"{output_dir} already exists (pass overwrite to replace it)")
     files = expand_globs(input_files)
-    with _pool(num_workers) as pool:  # sentence splitting is plain Python: shared out
+    # The tokenizer loads while the workers read (sentence splitting is plain
+    # Python: shared out).
+    with concurrent.futures.ThreadPoolExecutor(1) as thread, _pool(num_workers) as pool:
+        tokenizer = thread.submit(WordPieceTokenizer, vocab_file, lower_case=do_lower_case)
         read_in_chunks = functools.partial(pool.imap, chunksize=FILES_PER_TASK)
         texts, stats = read_documents(files, input_format, language, map_function=read_in_chunks)
+        tokenizer = tokenizer.result()
     if not texts:
         raise ValueError(f"no text in the input files {files[:5]}{'...' if len(files) > 5 else ''}")
 
-    tokenizer = WordPieceTokenizer(vocab_file, lower_case=do_lower_case)
     documents = tokenize_documents(texts, tokenizer, num_threads=num_workers)
     stats["empty_documents"] += len(texts) - len(documents)
     stats["documents"] = len(documents)
@@ -107,9 +112,8 @@ def create_pretraining_data(
     with atomic_directory(output_dir, overwrite=overwrite) as tmp:
         for shard in range(num_shards):
             name = f"train-{shard:05d}-of-{num_shards:05d}.tfrecord"
-            with tf.io.TFRecordWriter(os.path.join(tmp, name)) as writer:
-                for record in records[shard::num_shards]:
-                    writer.write(record)
+            with open(os.path.join(tmp, name), "wb") as shard_file:
+                shard_file.write(b"".join(records[shard::num_shards]))
         stats = dict(stats, seconds=round(time.time() - started, 2))
         metadata = dict(
             max_seq_length=max_seq_length,
@@ -204,7 +208,7 @@ def _run_task(task):
             features = instances_lib.instance_features(
                 instance, state["max_seq_length"], state["max_predictions_per_seq"]
             )
-            records.append(_serialize(features))
+            records.append(_tfrecord(_serialize(features)))
             counts["instances"] += 1
             counts["tokens"] += len(instance.tokens)
             counts["masked_tokens"] += len(instance.masked_lm_positions)
@@ -222,6 +226,20 @@ def _serialize(features):
         features=tf.train.Features(feature={k: feature(v) for k, v in features.items()})
     )
     return example.SerializeToString(deterministic=True)
+
+
+def _tfrecord(data):
+    """`data` framed as one TFRecord (length, masked CRC-32C of the length,
+    data, masked CRC-32C of the data). The workers frame their records, which
+    they cannot pass to TensorFlow's writer (forked), so the parent writes
+    each shard in one call (BBC: 0.19 -> 0.03 s of serial work)."""
+    length = struct.pack("<Q", len(data))
+    return b"".join((length, _masked_crc32c(length), data, _masked_crc32c(data)))
+
+
+def _masked_crc32c(data):
+    crc = google_crc32c.value(data)
+    return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
 
 
 class _InProcessPool:
