@@ -237,7 +237,7 @@ def run(options):
     config, batch, seq_length, predictions = batch_sizes(options.quick)
     skipped = QUICK_SKIPPED if options.quick else ()
     peers = {name: factory for name, factory in factories(options.quick).items() if name not in skipped}
-    timings = measure(peers, options.repeats, label="pretraining_step")
+    timings = measure(peers, options.repeats, settle=1, label="pretraining_step")
     keras_hub_masked_lm.cache_clear()
     rows = [
         rate_row(name, timing, batch, package=PACKAGES[name], objective=OBJECTIVES[name])

@@ -57,7 +57,7 @@ def log(message):
     print(message, file=sys.stderr, flush=True)
 
 
-def measure(factories, repeats, warmup=1, number=1, label=""):
+def measure(factories, repeats, warmup=1, number=1, settle=0, label=""):
     """Times peers round robin.
 
     Args:
@@ -68,6 +68,10 @@ def measure(factories, repeats, warmup=1, number=1, label=""):
         repeats: timed samples per peer.
         warmup: untimed calls of each step before the first sample.
         number: calls of `step` per sample (the sample is their mean).
+        settle: untimed calls of `step` right before each of its samples:
+            the peer before it may leave the allocator and caches in a state
+            that slows whoever comes next (measured: the step run after
+            Hugging Face's `labels=` call, which churns ~1 GB, took 10% longer).
         label: prefix of the progress lines.
 
     Returns:
@@ -83,6 +87,8 @@ def measure(factories, repeats, warmup=1, number=1, label=""):
     samples = {name: [] for name in steps}
     for repeat in range(repeats):
         for name, step in steps.items():
+            for _ in range(settle):
+                step()
             started = time.perf_counter()
             for _ in range(number):
                 step()
