@@ -84,7 +84,11 @@ def build_vocab(
     [CLS], [SEP], [MASK] (so with the default 99 they get Google's ids
     100-103), then the learned pieces, `##` marking continuations. Training
     uses Hugging Face `tokenizers`' WordPiece trainer with BERT's
-    normalization, so the pieces fit `WordPieceTokenizer` exactly.
+    normalization, so the pieces fit `WordPieceTokenizer` exactly. That
+    trainer is not deterministic: it breaks ties between equally frequent
+    merges in hash-map order (huggingface/tokenizers#1794), so two runs on
+    one corpus give slightly different vocabularies. Keep the `vocab.txt` a
+    model was trained with; do not expect to learn it again.
 
     Args:
         files: paths or globs (a list, or one comma-separated string).
