@@ -5,6 +5,7 @@ from keras import ops
 
 from kerasbert.layers import (
     BertEmbedding,
+    LayerNorm,
     MaskedLMHead,
     NextSentenceHead,
     TransformerEncoderBlock,
@@ -64,6 +65,40 @@ def test_embedding_is_layer_norm_of_the_three_sums():
     ).numpy()
     x = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-12)
     np.testing.assert_allclose(out, x, atol=1e-5)
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_layer_norm_matches_keras_in_values_and_gradients(policy):
+    import tensorflow as tf
+
+    ours = LayerNorm(epsilon=1e-6, dtype=policy)
+    keras_norm = keras.layers.LayerNormalization(epsilon=1e-6, dtype=policy)
+    for layer in (ours, keras_norm):
+        layer.build(SEQUENCE.shape)
+        layer.gamma.assign(RNG.normal(size=16))
+        layer.beta.assign(RNG.normal(size=16))
+    keras_norm.set_weights(ours.get_weights())
+    x = tf.constant(SEQUENCE * 3.0 + 1.0)
+    results = []
+    for layer in (ours, keras_norm):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(tf.cast(y, "float32") * SEQUENCE)
+        results.append([y, *tape.gradient(loss, [x, layer.gamma, layer.beta])])
+    assert results[0][0].dtype == results[1][0].dtype == ours.compute_dtype
+    tolerance = 1e-5 if policy == "float32" else 2e-2
+    for got, expected in zip(*results):
+        np.testing.assert_allclose(
+            tf.cast(got, "float32"), tf.cast(expected, "float32"), atol=tolerance, rtol=tolerance
+        )
+
+
+def test_layer_norm_falls_back_to_keras_where_it_differs():
+    x = SEQUENCE * 2.0
+    for kwargs in ({"axis": 1}, {"center": False}, {"scale": False}):
+        ours, theirs = LayerNorm(**kwargs), keras.layers.LayerNormalization(**kwargs)
+        np.testing.assert_allclose(ours(x), theirs(x), atol=1e-5, err_msg=str(kwargs))
 
 
 def test_embedding_refuses_sequences_longer_than_positions():

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from kerasbert.layers.layer_norm import LayerNorm
+
 
 @keras.saving.register_keras_serializable(package="kerasbert")
 class BertEmbedding(keras.layers.Layer):
@@ -54,7 +56,7 @@ class BertEmbedding(keras.layers.Layer):
         self.initializer_range = initializer_range
 
         initializer = keras.initializers.TruncatedNormal(stddev=initializer_range)
-        self.layer_norm = keras.layers.LayerNormalization(
+        self.layer_norm = LayerNorm(
             epsilon=layer_norm_eps, dtype=self.dtype_policy, name="layer_norm"
         )
         self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kerasbert.layers.layer_norm import LayerNorm
 from kerasbert.layers.transformer_encoder_block import activation_fn
 
 
@@ -57,7 +58,7 @@ class MaskedLMHead(keras.layers.Layer):
             name="dense",
         )
         self.activation = activation_fn(hidden_act)
-        self.layer_norm = keras.layers.LayerNormalization(
+        self.layer_norm = LayerNorm(
             epsilon=layer_norm_eps, dtype=self.dtype_policy, name="layer_norm"
         )
 

@@ -5,6 +5,8 @@ import math
 import keras
 from keras import ops
 
+from kerasbert.layers.layer_norm import LayerNorm
+
 # Added to attention scores at padded keys; exp() of it is exactly 0 in float32.
 MASKED_SCORE = -1e9
 
@@ -79,9 +81,10 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.head_size = hidden_size // num_attention_heads
         self.activation = activation_fn(hidden_act)
 
-        def dense(units, name):
+        def dense(units, name, activation=None):
             return keras.layers.Dense(
                 units,
+                activation=activation,
                 kernel_initializer=keras.initializers.TruncatedNormal(
                     stddev=initializer_range
                 ),
@@ -90,14 +93,18 @@ class TransformerEncoderBlock(keras.layers.Layer):
             )
 
         def layer_norm(name):
-            return keras.layers.LayerNormalization(
+            return LayerNorm(
                 epsilon=layer_norm_eps, dtype=self.dtype_policy, name=name
             )
 
         self.qkv = dense(3 * hidden_size, "qkv")
         self.attention_output = dense(hidden_size, "attention_output")
         self.attention_layer_norm = layer_norm("attention_layer_norm")
-        self.intermediate = dense(intermediate_size, "intermediate")
+        # The activation inside the Dense: TensorFlow's remapper then fuses
+        # matmul, bias and GELU into one oneDNN op at inference (BERT-base
+        # encoder ~7% faster); applied after the Dense's call it does not
+        # (its ops sort before the Dense's name scope and are matched first).
+        self.intermediate = dense(intermediate_size, "intermediate", self.activation)
         self.output_dense = dense(hidden_size, "output")
         self.output_layer_norm = layer_norm("output_layer_norm")
         self.attention_dropout_layer = keras.layers.Dropout(
@@ -133,12 +140,12 @@ class TransformerEncoderBlock(keras.layers.Layer):
     def call(self, x, padding_mask=None, training=False):
         batch, length = ops.shape(x)[0], ops.shape(x)[1]
         # On [batch * length, H] every Dense is one plain matrix product, which
-        # TensorFlow fuses with its bias add and GELU; on 3-D input Keras goes
+        # TensorFlow fuses with its bias add (and GELU); on 3-D input Keras goes
         # through tensordot's reshapes, which block that fusion (~10% slower).
         x = ops.reshape(x, (-1, self.hidden_size))
         attention = self.self_attention(x, batch, length, padding_mask, training)
         x = self.attention_layer_norm(x + self.dropout_layer(attention, training=training))
-        ffn = self.output_dense(self.activation(self.intermediate(x)))
+        ffn = self.output_dense(self.intermediate(x))
         x = self.output_layer_norm(x + self.dropout_layer(ffn, training=training))
         return ops.reshape(x, (batch, length, self.hidden_size))
 
