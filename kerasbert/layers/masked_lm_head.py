@@ -51,13 +51,15 @@ class MaskedLMHead(keras.layers.Layer):
         self.hidden_act = hidden_act
         self.layer_norm_eps = layer_norm_eps
         self.initializer_range = initializer_range
+        # The activation inside the Dense, so that inference fuses it (see
+        # TransformerEncoderBlock).
         self.dense = keras.layers.Dense(
             embedding_size,
+            activation=activation_fn(hidden_act),
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range),
             dtype=self.dtype_policy,
             name="dense",
         )
-        self.activation = activation_fn(hidden_act)
         self.layer_norm = LayerNorm(
             epsilon=layer_norm_eps, dtype=self.dtype_policy, name="layer_norm"
         )
@@ -75,7 +77,7 @@ class MaskedLMHead(keras.layers.Layer):
         # TransformerEncoderBlock), the decoder's with the table transposed in
         # place rather than copied (einsum would copy it, forward and backward).
         x = ops.reshape(x, (-1, ops.shape(x)[-1]))
-        x = self.layer_norm(self.activation(self.dense(x)))
+        x = self.layer_norm(self.dense(x))
         table = ops.cast(word_embeddings, self.compute_dtype)
         logits = tf.matmul(x, table, transpose_b=True)
         logits = tf.nn.bias_add(logits, ops.cast(self.bias, self.compute_dtype))

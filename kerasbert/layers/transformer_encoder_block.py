@@ -102,8 +102,9 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.attention_layer_norm = layer_norm("attention_layer_norm")
         # The activation inside the Dense: TensorFlow's remapper then fuses
         # matmul, bias and GELU into one oneDNN op at inference (BERT-base
-        # encoder ~7% faster); applied after the Dense's call it does not
-        # (its ops sort before the Dense's name scope and are matched first).
+        # encoder ~7% faster). Applied after the Dense's call it is not fused
+        # (TF 2.21; the same ops are not fused either when only the matmul
+        # and bias sit in a name scope of their own).
         self.intermediate = dense(intermediate_size, "intermediate", self.activation)
         self.output_dense = dense(hidden_size, "output")
         self.output_layer_norm = layer_norm("output_layer_norm")
