@@ -45,6 +45,8 @@ HARD_STRINGS = [
     "a\u1fefb \u1fedx",  # normalization makes these "`": punctuation, split off
     "[CL\u200bS] x[SEP]y [SE\x01P] [[CLS]] [CLŚ] a\x00[MASK]\x00b",  # special only as written
     "\t\n\r a\x0b\x0cb \x85 \u2028\u2029z",  # which controls split, which vanish
+    # Hugging Face's CJK ranges skip U+2B820-U+2B91F (Google's include them).
+    "0\U0002B81F 0\U0002B820 0\U0002B91F 0\U0002B920 0\U0002CEAF",
 ]
 
 

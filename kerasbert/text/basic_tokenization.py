@@ -27,9 +27,12 @@ MAX_WORD_CHARS = 100
 SPECIAL = r"\[(?:PAD|UNK|CLS|SEP|MASK)\]"
 WHITESPACE = r"[\t\n\r\p{Z}]+"
 PUNCTUATION = r"[!-/:-@\[-`{-~\p{P}]"
+# Hugging Face's Rust pre-tokenizer starts the Extension E range at U+2B920,
+# not at U+2B820 as Google's BERT (and Hugging Face's Python tokenizer) do:
+# the 256 ideographs U+2B820-U+2B91F stay inside words there, and here.
 CJK = (
     r"[\x{4E00}-\x{9FFF}\x{3400}-\x{4DBF}\x{20000}-\x{2A6DF}\x{2A700}-\x{2B73F}"
-    r"\x{2B740}-\x{2B81F}\x{2B820}-\x{2CEAF}\x{F900}-\x{FAFF}\x{2F800}-\x{2FA1F}]"
+    r"\x{2B740}-\x{2B81F}\x{2B920}-\x{2CEAF}\x{F900}-\x{FAFF}\x{2F800}-\x{2FA1F}]"
 )
 # Leftmost-first alternation: a special token wins over its "[" punctuation.
 DELIMITERS = "|".join([SPECIAL, WHITESPACE, PUNCTUATION, CJK])
