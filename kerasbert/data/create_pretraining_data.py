@@ -19,7 +19,7 @@ from kerasbert.io_utils import atomic_directory, expand_globs
 from kerasbert.text import WordPieceTokenizer
 
 DOCUMENTS_PER_TASK = 64
-FILES_PER_TASK = 16  # one small file per task: the pool's messaging costs more than reading it
+FILES_PER_TASK = 16  # per pool task: for one small file the messaging costs more than reading it
 TOKENIZE_BATCH = 16384
 GRAPH_TOKENIZE_CHARACTERS = 40 * 2**20
 METADATA_FILE = "metadata.json"
