@@ -12,13 +12,11 @@ from `VmHWM` (see `peak_rss_mb`), beside the same mark right after the
 framework import."""
 
 import json
-import os
-import subprocess
 import sys
 import time
 
 from bench import encoder_inference, pretraining_step
-from bench.timing import log
+from bench.timing import log, run_in_child
 
 ITERATIONS = 2
 QUICK_PEERS = 1
@@ -79,13 +77,8 @@ def run(options):
         peers = peers[:QUICK_PEERS]
     rows = []
     for benchmark, name in peers:
-        command = [sys.executable, "-m", "bench.memory", benchmark, name]
-        command += ["--quick"] * options.quick
         started = time.perf_counter()
-        process = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
-        if process.returncode:
-            raise RuntimeError(f"{' '.join(command)} failed:\n{process.stderr[-3000:]}")
-        row = json.loads(process.stdout.strip().splitlines()[-1])
+        row = run_in_child("bench.memory", benchmark, name, *["--quick"] * options.quick)
         rows.append(row)
         log(
             f"memory {benchmark} {name}: peak {row['peak_mb']:.0f} MB "

@@ -8,7 +8,10 @@ several repetitions, with the min and max kept beside them.
 """
 
 import dataclasses
+import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -134,6 +137,17 @@ def latencies(functions, requests, warmup=3, label=""):
             f"p99 {results[name]['p99_ms']:.1f} ms over {len(values)} requests"
         )
     return results
+
+
+def run_in_child(module, *arguments):
+    """Runs `python -m module *arguments` in a fresh process (its progress
+    lines on our stderr) and returns the JSON value its last stdout line
+    holds."""
+    command = [sys.executable, "-m", module, *arguments]
+    process = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    if process.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed with exit code {process.returncode} (stderr above)")
+    return json.loads(process.stdout.strip().splitlines()[-1])
 
 
 def configure_torch():
