@@ -128,12 +128,8 @@ def finetune(options):
     task.model.set_weights(keeper.best_weights)
     task.model.save_weights(os.path.join(options.output_dir, WEIGHTS_FILE))
     metrics, report = keeper.best_metrics, keeper.best_report
-    if "confusion_matrix" in report:
-        plot_confusion_matrix(
-            report["confusion_matrix"], report["label_names"],
-            os.path.join(options.output_dir, "confusion_matrix.png"),
-            title=f"held-out accuracy {metrics['accuracy']:.3f} (epoch {keeper.best_epoch})",
-        )
+    if task.write_best is not None:
+        task.write_best(metrics, report, keeper.best_epoch)
 
     results = {
         "task": options.task,
@@ -200,6 +196,7 @@ class _Task:
     eval_examples: int
     evaluate: object  # model -> (metrics dict, report dict)
     export_serving: object  # (dir, version, vocab_file, lower_case) -> path
+    write_best: object = None  # (metrics, report, epoch) of the best epoch -> task's own files
 
 
 def _classification(options, encoder, tokenizer):
@@ -242,6 +239,13 @@ def _classification(options, encoder, tokenizer):
         matrix = confusion_matrix(eval_labels, predicted, len(label_names))
         return metrics, {"label_names": label_names, "confusion_matrix": np.asarray(matrix).tolist()}
 
+    def plot(metrics, report, epoch):
+        plot_confusion_matrix(
+            report["confusion_matrix"], label_names,
+            os.path.join(options.output_dir, "confusion_matrix.png"),
+            title=f"held-out accuracy {metrics['accuracy']:.3f} (epoch {epoch})",
+        )
+
     def serving(export_dir, version, vocab_file, lower_case):
         return export_serving(
             model, vocab_file, export_dir, version, options.max_seq_length, lower_case,
@@ -256,6 +260,7 @@ def _classification(options, encoder, tokenizer):
         eval_examples=len(evaluation.labels),
         evaluate=evaluate,
         export_serving=serving,
+        write_best=plot,
     )
 
 
