@@ -14,7 +14,8 @@ result dict and `markdown(result)` -> its table:
 - `serving_latency`: raw text to the exported bundle, p50/p99;
 - `memory`: peak RSS of the first two, one process per peer.
 
-Peers run interleaved in one process, warm-up excluded (`bench.timing`).
+Each benchmark runs in a fresh process of its own (`bench.child`); within
+it the peers run interleaved, warm-up excluded (`bench.timing`).
 """
 
 import os

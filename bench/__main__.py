@@ -9,7 +9,6 @@ mode (quick or not) and keeps the others, each entry with its own date.
 """
 
 import dataclasses
-import importlib
 import json
 import os
 import tempfile
@@ -18,7 +17,7 @@ import time
 from absl import app, flags, logging
 
 from bench import BENCHMARKS, report
-from bench.timing import log
+from bench.timing import log, run_in_child
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 QUICK_OUTPUT_DIR = os.path.join(tempfile.gettempdir(), "kerasbert_bench_quick")
@@ -68,11 +67,10 @@ def main(argv):
     for index, name in enumerate(names):
         log(f"=== {name} ({index + 1}/{len(names)}) ===")
         begun, load = time.perf_counter(), os.getloadavg()[0]
-        module = importlib.import_module(f"bench.{name}")
+        arguments = [name, f"--repeats={repeats}"] + ["--quick"] * options.quick
         if name == "encoder_inference" and "matmul_peak" in names:
-            result = module.run(options, peak_gflops=results["benchmarks"]["matmul_peak"]["peak_gflops"])
-        else:
-            result = module.run(options)
+            arguments.append(f"--peak_gflops={results['benchmarks']['matmul_peak']['peak_gflops']}")
+        result = run_in_child("bench.child", *arguments)  # a fresh process each (bench.child)
         result.setdefault("repeats", repeats)
         result.update(
             date=machine["date"],

@@ -9,22 +9,21 @@ output directory. Reported: documents/s, instances/s and the speedup of 2
 processes over 1 (the output is byte-identical whatever the number of
 workers).
 
-It runs in a fresh process of its own, as `train/create_pretraining_data.py`
-does: in the bench's process, after the pretraining-step benchmark (GBs
-allocated and freed by three frameworks), the same runs took 25-35% longer
-with 1 and 2 workers alike (1 worker: 7.8-8.5 s fresh, 10.9-11.1 s after; with
-the garbage collector frozen or disabled 10.2-10.8 s; after glibc's
-`malloc_trim(0)` 8.9-9.4 s).
+Like every benchmark it runs in a fresh process (`bench.child`), as
+`train/create_pretraining_data.py` does: in one process shared with the
+others, after the pretraining-step benchmark (GBs allocated and freed by
+three frameworks), the same runs took 25-35% longer with 1 and 2 workers
+alike (1 worker: 7.8-8.5 s fresh, 10.9-11.1 s after; with the garbage
+collector frozen or disabled 10.2-10.8 s; after glibc's `malloc_trim(0)`
+8.9-9.4 s).
 """
 
-import json
 import logging
 import os
 import shutil
-import sys
 import tempfile
 
-from bench.timing import measure, rate_row, ratio, run_in_child
+from bench.timing import measure, rate_row, ratio
 from bench.tokenization import vocab_file
 
 DUPE_FACTOR = 5
@@ -35,11 +34,6 @@ MAX_REPEATS = 3  # runs of 10-20 s each; their spread is small
 
 
 def run(options):
-    arguments = [f"--repeats={options.repeats}"] + ["--quick"] * options.quick
-    return run_in_child("bench.data_creation", *arguments)
-
-
-def _measure(options):
     from kerasbert.data import create_pretraining_data
     from kerasbert.data.bbc import bbc_files
 
@@ -128,12 +122,3 @@ def markdown(result):
             f"{row['median'] / one['median']:.2f}x |"
         )
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    from bench.__main__ import Options
-
-    repeats = [int(a.split("=", 1)[1]) for a in sys.argv[1:] if a.startswith("--repeats=")]
-    if len(repeats) != 1:
-        sys.exit("usage: python -m bench.data_creation --repeats=N [--quick]")
-    print(json.dumps(_measure(Options(repeats=repeats[0], quick="--quick" in sys.argv))))
