@@ -13,11 +13,17 @@ from hypothesis import strategies as st
 
 from kerasbert import BertConfig, BertEncoder
 from kerasbert.export import export_preprocessor, export_serving, export_text_encoder
-from kerasbert.text import BertPreprocessor, WordPieceTokenizer
+from kerasbert.text import BertPreprocessor, WordPieceTokenizer, unicode_classes
 
 SEQ = 32
 CLS, SEP, VOCAB_SIZE = 101, 102, 30522
-EXAMPLES = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# The same examples in every run: random ones made CI fail now and then on
+# whichever new character they hit (U+11943 and U+11A8A, 2026-12-01); every
+# code point is checked exhaustively below instead.
+EXAMPLES = settings(
+    max_examples=60, deadline=None, derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 WHITESPACE = " \t\n\r\x0b\x0c\x1c\x85\xa0\u1680\u2000\u2003\u200b\u2028\u3000\ufeff"
 PUNCTUATION = string.punctuation + "。、！？…—–«»¿¡‘’“”·•§¶†‡※〈〉【】"
@@ -104,6 +110,38 @@ def assert_well_formed(features, rows, pairs=False):
         # ">= 1": like Hugging Face's, the tokenizer maps a literal "[SEP]" in the text to [SEP]
         assert (row[1:length] != 0).all() and (row == SEP).sum() >= (2 if pairs else 1)
     assert set(np.unique(types)) <= {0, 1}
+
+
+def test_character_classes_are_those_of_the_installed_tokenizers():
+    assert unicode_classes.hugging_face_classes() == {
+        name: getattr(unicode_classes, name) for name in ("PUNCTUATION", "OTHER", "NONSPACING_MARKS")
+    }, "regenerate them: python -m kerasbert.text.unicode_classes"
+
+
+@pytest.mark.parametrize("lower_case", [True, False], ids=["uncased", "cased"])
+def test_every_code_point_tokenizes_as_in_hugging_face(minilm_vocab, lower_case):
+    """Each code point alone and inside a word ("aXb X"), 64 to a text: it
+    must be split off, dropped, stripped or kept exactly as Hugging Face
+    does. (The two implementations share this step; "classic" is checked
+    on the cased run.)"""
+    from transformers import BertTokenizerFast
+
+    implementation = "fast" if lower_case else "classic"
+    tokenizer = WordPieceTokenizer(minilm_vocab, lower_case=lower_case, implementation=implementation)
+    hf_tokenizer = BertTokenizerFast(minilm_vocab, do_lower_case=lower_case)
+    code_points = [c for c in range(1, 0x110000) if not 0xD800 <= c < 0xE000]
+    blocks = [code_points[i:i + 64] for i in range(0, len(code_points), 64)]
+    texts = [" ".join(f"a{chr(c)}b {chr(c)}" for c in block) for block in blocks]
+    ours = tokenizer.tokenize(tf.constant([t.encode("utf-8") for t in texts]), flat=True).to_list()
+    theirs = hf_tokenizer(texts, add_special_tokens=False)["input_ids"]
+    differing = [
+        hex(c)
+        for block, mine, hf in zip(blocks, ours, theirs) if mine != hf
+        for c in block
+        if tokenizer.tokenize([f"a{chr(c)}b {chr(c)}"], flat=True).to_list()[0]
+        != hf_tokenizer(f"a{chr(c)}b {chr(c)}", add_special_tokens=False)["input_ids"]
+    ]
+    assert not differing, f"{len(differing)} code points tokenize differently: {differing[:20]}"
 
 
 @EXAMPLES

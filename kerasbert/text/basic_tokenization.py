@@ -12,8 +12,11 @@ The rules, in order:
    word is lower-cased character by character;
 4. words left empty are dropped; words over 100 characters become [UNK].
 
-Only core TensorFlow ops and tf.text's `NormalizeUTF8` and
-`RegexSplitWithOffsets` are used, so TF Serving can run the graph.
+Punctuation, dropped characters and stripped accents are Hugging Face's
+own character classes (`unicode_classes`), not RE2's `\p{P}`, `\p{C}` and
+`\p{Mn}`: its Unicode tables are older. Only core TensorFlow ops and
+tf.text's `NormalizeUTF8` and `RegexSplitWithOffsets` are used, so TF
+Serving can run the graph.
 tf.text's own `BertTokenizer(lower_case=True)` differs from this (it case
 folds, so "Straße" -> "strasse", and turns control characters into spaces).
 """
@@ -21,12 +24,14 @@ folds, so "Straße" -> "strasse", and turns control characters into spaces).
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from kerasbert.text import unicode_classes
+
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 MAX_WORD_CHARS = 100
 
 SPECIAL = r"\[(?:PAD|UNK|CLS|SEP|MASK)\]"
 WHITESPACE = r"[\t\n\r\p{Z}]+"
-PUNCTUATION = r"[!-/:-@\[-`{-~\p{P}]"
+PUNCTUATION = unicode_classes.PUNCTUATION  # ASCII symbols and P*
 # Hugging Face's Rust pre-tokenizer starts the Extension E range at U+2B920,
 # not at U+2B820 as Google's BERT (and Hugging Face's Python tokenizer) do:
 # the 256 ideographs U+2B820-U+2B91F stay inside words there, and here.
@@ -37,9 +42,8 @@ CJK = (
 # Leftmost-first alternation: a special token wins over its "[" punctuation.
 DELIMITERS = "|".join([SPECIAL, WHITESPACE, PUNCTUATION, CJK])
 KEPT_DELIMITERS = "|".join([SPECIAL, PUNCTUATION, CJK])
-DROPPED_CHARACTERS = r"[\p{C}\x{FFFD}]"
-# The same characters in whole texts, where \t \n \r (Cc too) must stay for rule 2.
-DROPPED_FROM_TEXT = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\p{Cf}\p{Co}\p{Cs}\x{FFFD}]"
+# NUL, U+FFFD and "other" characters (Cc, Cf, Co; not \t \n \r, which split words).
+DROPPED_CHARACTERS = unicode_classes.OTHER
 
 
 def as_tensor_or_ragged(values, dtype=None):
@@ -84,7 +88,7 @@ def normalized_words(text, lower_case):
     characters that normalization turns into punctuation (U+1FEF -> "`")."""
     pieces = tf_text.regex_split(text, SPECIAL, SPECIAL)  # special tokens apart
     is_special = tf.strings.regex_full_match(pieces.flat_values, SPECIAL)
-    normalized = _normalize(pieces.flat_values, DROPPED_FROM_TEXT, lower_case)
+    normalized = _normalize(pieces.flat_values, lower_case)
     # Text that reads as a special token only once normalized ("[CL\u200bS]")
     # stays three words, as in Hugging Face: a space keeps the split from
     # matching it whole.
@@ -95,10 +99,12 @@ def normalized_words(text, lower_case):
     return words.with_flat_values(tf.where(too_long, "[UNK]", words.flat_values))
 
 
-def _normalize(text, dropped, lower_case):
-    text = tf.strings.regex_replace(text, dropped, "")
+def _normalize(text, lower_case):
+    text = tf.strings.regex_replace(text, DROPPED_CHARACTERS, "")
     if lower_case:
-        text = tf.strings.regex_replace(tf_text.normalize_utf8(text, "NFD"), r"\p{Mn}", "")
+        text = tf.strings.regex_replace(
+            tf_text.normalize_utf8(text, "NFD"), unicode_classes.NONSPACING_MARKS, ""
+        )
         # Hugging Face lower-cases per character: no final-sigma rule.
         text = tf.strings.lower(tf.strings.regex_replace(text, "Σ", "σ"), "utf-8")
     return text
@@ -107,7 +113,7 @@ def _normalize(text, dropped, lower_case):
 def normalize_words(words, lower_case):
     """Rule 3 and the [UNK] part of rule 4 on a flat tensor of raw words;
     empty results mean "drop this word"."""
-    normalized = _normalize(words, DROPPED_CHARACTERS, lower_case)
+    normalized = _normalize(words, lower_case)
     too_long = tf.strings.length(normalized, unit="UTF8_CHAR") > MAX_WORD_CHARS
     normalized = tf.where(too_long, "[UNK]", normalized)
     is_special = tf.strings.regex_full_match(words, SPECIAL)
