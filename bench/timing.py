@@ -106,9 +106,10 @@ def latencies(functions, requests, warmup=3, label=""):
 
     Each request goes to the peers in a fresh random order (fixed seed), so
     every peer follows every other one about equally often: a call right
-    after a heavy one runs on caches that call filled (measured here: the `mini` serving bundle 7.3-7.9 ms after
-    Hugging Face at 128 tokens, 6.2-6.5 ms after Hugging Face at the
-    text's length), and a fixed order would charge that to one peer.
+    after a heavy one runs on caches that call filled (measured here: the
+    `mini` serving bundle 7.3-7.9 ms after Hugging Face at 128 tokens,
+    6.2-6.5 ms after Hugging Face at the text's length), and a fixed order
+    would charge that to one peer.
 
     Args:
         functions: dict name -> callable taking one request.
