@@ -138,6 +138,11 @@ def hugging_face_classes():
       tab, newline and carriage return, which are whitespace);
     - `NONSPACING_MARKS`: removed by `strip_accents` after NFD (Mn).
     """
+    return {name: "[" + "".join(_range_items(points)) + "]" for name, points in _members().items()}
+
+
+def _members():
+    """Class name -> the code points in it, ascending."""
     from tokenizers import normalizers, pre_tokenizers
 
     def normalizer(**switch):
@@ -158,28 +163,26 @@ def hugging_face_classes():
         if [w for w, _ in pre_tokenizer.pre_tokenize_str(f"a{char}b")] == ["a", char, "b"]:
             members["PUNCTUATION"].append(code_point)
     members["OTHER"].insert(0, 0)  # NUL (chr(0) is not probed: tf.text stops at it)
-    return {name: _character_class(points) for name, points in members.items()}
+    return members
 
 
-def _character_class(code_points):
+def _range_items(code_points):
+    """Ascending code points -> RE2 class items, `\\x{41}` or `\\x{41}-\\x{5A}`."""
     ranges = []
     for point in code_points:
         if ranges and ranges[-1][1] == point - 1:
             ranges[-1][1] = point
         else:
             ranges.append([point, point])
-    items = [
-        f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges
-    ]
-    return "[" + "".join(items) + "]"
+    return [f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges]
 
 
-def _source(classes):
+def _source(members):
     lines = []
-    for name, value in classes.items():
+    for name, points in members.items():
         lines.append(f"{name} = (")
         line = ""
-        for item in re.findall(r"\[|\]|\\x\{[0-9A-F]+\}(?:-\\x\{[0-9A-F]+\})?", value):
+        for item in ["["] + _range_items(points) + ["]"]:
             if len(line) + len(item) > 72:
                 lines.append(f'    r"{line}"')
                 line = ""
@@ -195,7 +198,7 @@ if __name__ == "__main__":
         text = f.read()
     text = re.sub(
         r"(# BEGIN GENERATED\n).*?(# END GENERATED)",
-        lambda m: m.group(1) + _source(hugging_face_classes()) + "\n" + m.group(2),
+        lambda m: m.group(1) + _source(_members()) + "\n" + m.group(2),
         text,
         flags=re.S,
     )
