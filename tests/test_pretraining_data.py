@@ -1,6 +1,5 @@
 """Pretraining data: the statistics of google-research/bert's algorithm."""
 
-import importlib
 import json
 import os
 import subprocess
@@ -16,7 +15,6 @@ from kerasbert.text import WordPieceTokenizer
 
 CLS, SEP, MASK = 101, 102, 103
 # The module (`kerasbert.data` exports its function under the same name).
-creation = importlib.import_module("kerasbert.data.create_pretraining_data")
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
 
@@ -104,11 +102,9 @@ def test_whole_word_masking(corpus, minilm_vocab, tmp_path):
     assert checked > 100  # multi-piece words were masked whole
 
 
-def test_same_seed_same_bytes(corpus, minilm_vocab, tmp_path, static_data, monkeypatch):
+def test_same_seed_same_bytes(corpus, minilm_vocab, tmp_path, static_data):
     directory, _, _ = static_data
-    # Again in one process, and tokenized by the traced graph that large
-    # corpora get (the fixture's small one is tokenized eagerly).
-    monkeypatch.setattr(creation, "GRAPH_TOKENIZE_CHARACTERS", 0)
+    # Again, in one process.
     make_data(corpus, minilm_vocab, tmp_path / "again", num_workers=1)
     make_data(corpus, minilm_vocab, tmp_path / "other", random_seed=1)
     for name in sorted(os.listdir(directory)):

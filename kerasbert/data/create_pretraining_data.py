@@ -21,7 +21,6 @@ from kerasbert.text import WordPieceTokenizer
 DOCUMENTS_PER_TASK = 64
 FILES_PER_TASK = 16  # per pool task: for one small file the messaging costs more than reading it
 TOKENIZE_BATCH = 16384
-GRAPH_TOKENIZE_CHARACTERS = 40 * 2**20
 METADATA_FILE = "metadata.json"
 
 _WORKER_STATE = {}  # inherited by forked workers: documents and options
@@ -138,17 +137,10 @@ def tokenize_documents(texts, tokenizer, num_threads=1):
     sentences = [s for document in texts for s in document]
     num_threads = max(1, num_threads)
 
-    def tokenize(batch):
-        return tokenizer.tokenize(batch, flat=True)
-
-    # Tracing and optimizing the tokenizer's graph (cut across the cores)
-    # takes 2-4 s: eager is faster below ~40 MB of text (BBC, 5 MB: 0.9 s
-    # eager, 3 s as a graph; 48 MB: 9.6 s eager, 9.2 s as a graph).
-    if sum(map(len, sentences)) > GRAPH_TOKENIZE_CHARACTERS:
-        tokenize = tf.function(tokenize, input_signature=[tf.TensorSpec([None], tf.string)])
-
+    # Eager: as fast as the traced graph (which cuts each batch across the
+    # cores) with one thread per core, BBC (5 MB) and four times BBC alike.
     def tokenize_to_lists(batch):
-        ragged = tokenize(tf.constant(batch))
+        ragged = tokenizer.tokenize(tf.constant(batch), flat=True)
         # ~5x faster than RaggedTensor.to_list(), which holds the GIL.
         flat, splits = ragged.flat_values.numpy().tolist(), ragged.row_splits.numpy().tolist()
         return [flat[start:end] for start, end in zip(splits[:-1], splits[1:])]
