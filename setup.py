@@ -17,7 +17,7 @@ PROGRAMS = [
     "convert_checkpoint",
 ]
 DEMO = ["matplotlib"]
-TEST = ["pytest", "pytest-timeout", "seqeval", "hypothesis"] + HUB + KERAS_HUB + HF + DEMO
+TEST = ["pytest", "pytest-timeout", "pytest-xdist", "seqeval", "hypothesis"] + HUB + KERAS_HUB + HF + DEMO
 
 setup(
     name="kerasbert",
