@@ -14,7 +14,6 @@ from kerasbert.data.bbc import prepare_bbc_pretraining
 from kerasbert.text import WordPieceTokenizer
 
 CLS, SEP, MASK = 101, 102, 103
-# The module (`kerasbert.data` exports its function under the same name).
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
 

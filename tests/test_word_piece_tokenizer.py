@@ -193,13 +193,14 @@ def test_large_batch_cut_into_parts_gives_the_ids_of_the_whole(tokenizer, bbc_fi
         tf.constant("a b, c"),
         tf.constant(["a b", "", "x,y [SEP]z"]),
         tf.constant([["a b", "c"], ["d e f", ""]]),
-        tf.ragged.constant([["a b", "c"], ["d e, f"]]),
+        tf.ragged.constant([["a b", "c"], ["d e, f"]], row_splits_dtype=tf.int32),
     ],
     ids=["scalar", "batch", "matrix", "ragged"],
 )
 def test_regex_split_gives_tf_text_results(text):
-    ours = basic_tokenization.regex_split_with_offsets(text, basic_tokenization.DELIMITERS, "")
-    reference = tf_text.regex_split_with_offsets(text, basic_tokenization.DELIMITERS, "")
+    patterns = basic_tokenization.DELIMITERS, basic_tokenization.KEPT_DELIMITERS
+    ours = basic_tokenization.regex_split_with_offsets(text, *patterns)
+    reference = tf_text.regex_split_with_offsets(text, *patterns)
     for mine, theirs in zip(ours, reference):
         assert mine.shape.as_list() == theirs.shape.as_list()
         assert mine.row_splits.dtype == theirs.row_splits.dtype
