@@ -96,6 +96,116 @@ def test_pretraining_heads_parity(tmp_path):
     assert_encoder_matches(encoder, hf_model.bert, inputs)
 
 
+def pretraining_batches(steps, batch=4, seq=12, predictions=3):
+    rng = np.random.RandomState(1)
+    for step in range(steps):
+        inputs = make_inputs(batch=batch, seq=seq, seed=step)
+        # Real tokens only: Hugging Face's padding_idx keeps [PAD]'s lookup gradient at zero.
+        lengths = inputs["input_mask"].sum(axis=1, keepdims=True)
+        positions = 1 + (rng.rand(batch, predictions) * (lengths - 1)).astype("int32")
+        yield {
+            **inputs,
+            "masked_lm_positions": positions,
+            "masked_lm_ids": rng.randint(0, TINY["vocab_size"], (batch, predictions)).astype("int32"),
+            "masked_lm_weights": (rng.rand(batch, predictions) > 0.2).astype("float32"),
+            "next_sentence_labels": rng.randint(0, 2, (batch, 1)).astype("int32"),
+        }
+
+
+def huggingface_pretraining_steps(model, batches, peak, warmup_steps, total_steps):
+    """BERT's step written in torch: weighted MLM + mean NSP loss, AdamW with
+    decay off LayerNorm and biases, global-norm clipping at 1.0, warmup then
+    linear decay (the rate of step s taken at s = 0, 1, ... as in Keras)."""
+    named = list(model.named_parameters())
+    no_decay = [p for n, p in named if "LayerNorm" in n or n.endswith("bias")]
+    decay = [p for n, p in named if not ("LayerNorm" in n or n.endswith("bias"))]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=peak, eps=1e-6,
+    )
+
+    def rate(step):
+        if step < warmup_steps:
+            return step / warmup_steps
+        return 1 - (step - warmup_steps) / (total_steps - warmup_steps)
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
+    cross_entropy = torch.nn.functional.cross_entropy
+    losses = []
+    for t, features in enumerate(batches, start=1):
+        # Keras (as TF1 and the Adam paper's epsilon-hat) adds epsilon to the
+        # uncorrected sqrt(v), torch to the bias-corrected one: scaling it
+        # makes the two updates the same arithmetic.
+        for group in optimizer.param_groups:
+            group["eps"] = 1e-6 / (1 - 0.999**t) ** 0.5
+        f = {k: torch.from_numpy(v) for k, v in features.items()}
+        out = model.bert(**torch_inputs(features))
+        positions = f["masked_lm_positions"].long()
+        index = positions[:, :, None].expand(-1, -1, out.last_hidden_state.shape[-1])
+        logits, nsp_logits = model.cls(torch.gather(out.last_hidden_state, 1, index), out.pooler_output)
+        per_position = cross_entropy(
+            logits.flatten(0, 1), f["masked_lm_ids"].long().flatten(), reduction="none"
+        )
+        weights = f["masked_lm_weights"].flatten()
+        loss = (per_position * weights).sum() / (weights.sum() + 1e-5) + cross_entropy(
+            nsp_logits, f["next_sentence_labels"].long().flatten()
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        losses.append(loss.item())
+    return losses
+
+
+def test_pretraining_steps_match_transformers(tmp_path):
+    """The whole training step (loss, gradients through the tied decoder,
+    clipping, AdamW and its weight-decay exclusions, the schedule) against
+    the same step written in torch for `BertForPreTraining`."""
+    import tensorflow as tf
+
+    from kerasbert.convert.huggingface import weight_map
+    from kerasbert.models.bert_pretrainer import losses_from_statistics
+    from kerasbert.training.optimizer import create_optimizer
+    from kerasbert.training.pretraining import make_train_loop
+
+    steps, peak, warmup = 6, 2e-3, 2
+    hf_model = random_hf_model(
+        transformers.BertForPreTraining,
+        hf_config(hidden_act="gelu_new", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0),
+    )
+    hf_model.save_pretrained(tmp_path)
+    pretrainer = load_huggingface(str(tmp_path))
+    initial = {v.path: v.numpy() for v in pretrainer.weights}
+    hf_model.train()  # dropout is 0
+    expected = huggingface_pretraining_steps(
+        hf_model, pretraining_batches(steps), peak, warmup, steps
+    )
+
+    optimizer = create_optimizer(peak, steps, warmup, global_clipnorm=None)
+    train_loop = make_train_loop(pretrainer, optimizer)
+    batches = iter(tf.data.Dataset.from_generator(
+        lambda: pretraining_batches(steps),
+        output_signature={k: tf.TensorSpec(v.shape, v.dtype)
+                          for k, v in next(pretraining_batches(1)).items()},
+    ))
+    losses = [
+        float(sum(losses_from_statistics(train_loop(batches, tf.constant(1))).values()))
+        for _ in range(steps)
+    ]
+    np.testing.assert_allclose(losses, expected, rtol=1e-5)
+    state = hf_model.state_dict()
+    moved = 0.0
+    for variable, keys, transpose in weight_map(pretrainer):
+        theirs = [state[k if k.startswith("cls.") else f"bert.{k}"].detach().numpy() for k in keys]
+        theirs = np.concatenate([t.T if transpose else t for t in theirs], axis=-1)
+        theirs = theirs.reshape(variable.shape)
+        np.testing.assert_allclose(variable.numpy(), theirs, atol=2e-6, err_msg=variable.path)
+        moved = max(moved, float(np.abs(theirs - initial[variable.path]).max()))
+    assert moved > 3e-3  # four steps at 1e-3 to 2e-3: far beyond the tolerance
+
+
 def test_masked_lm_files_load_as_mlm_only_pretrainer(tmp_path, caplog):
     hf_model = random_hf_model(transformers.BertForMaskedLM, hf_config())
     hf_model.save_pretrained(tmp_path)
