@@ -116,12 +116,12 @@ def huggingface_pretraining_steps(model, batches, peak, warmup_steps, total_step
     """BERT's step written in torch: weighted MLM + mean NSP loss, AdamW with
     decay off LayerNorm and biases, global-norm clipping at 1.0, warmup then
     linear decay (the rate of step s taken at s = 0, 1, ... as in Keras)."""
-    named = list(model.named_parameters())
-    no_decay = [p for n, p in named if "LayerNorm" in n or n.endswith("bias")]
-    decay = [p for n, p in named if not ("LayerNorm" in n or n.endswith("bias"))]
+    groups = {0.01: [], 0.0: []}  # weight decay -> parameters
+    for name, parameter in model.named_parameters():
+        exempt = "LayerNorm" in name or name.endswith("bias")
+        groups[0.0 if exempt else 0.01].append(parameter)
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=peak, eps=1e-6,
+        [{"params": p, "weight_decay": decay} for decay, p in groups.items()], lr=peak, eps=1e-6
     )
 
     def rate(step):
@@ -185,11 +185,10 @@ def test_pretraining_steps_match_transformers(tmp_path):
 
     optimizer = create_optimizer(peak, steps, warmup, global_clipnorm=None)
     train_loop = make_train_loop(pretrainer, optimizer)
-    batches = iter(tf.data.Dataset.from_generator(
-        lambda: pretraining_batches(steps),
-        output_signature={k: tf.TensorSpec(v.shape, v.dtype)
-                          for k, v in next(pretraining_batches(1)).items()},
-    ))
+    signature = {k: tf.TensorSpec(v.shape, v.dtype) for k, v in next(pretraining_batches(1)).items()}
+    batches = iter(
+        tf.data.Dataset.from_generator(lambda: pretraining_batches(steps), output_signature=signature)
+    )
     losses = [
         float(sum(losses_from_statistics(train_loop(batches, tf.constant(1))).values()))
         for _ in range(steps)
