@@ -106,6 +106,9 @@ def test_same_seed_same_bytes(corpus, minilm_vocab, tmp_path, static_data):
     # Again, in one process.
     make_data(corpus, minilm_vocab, tmp_path / "again", num_workers=1)
     make_data(corpus, minilm_vocab, tmp_path / "other", random_seed=1)
+    # The shards and the metadata, nothing else: the workers' part files are gone.
+    for output in (directory, tmp_path / "again"):
+        assert sorted(os.listdir(output)) == ["metadata.json"] + [f"train-{i:05d}-of-00002.tfrecord" for i in range(2)]
     for name in sorted(os.listdir(directory)):
         if name.endswith(".tfrecord"):
             same = (directory / name).read_bytes() == (tmp_path / "again" / name).read_bytes()

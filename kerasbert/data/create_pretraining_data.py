@@ -1,11 +1,11 @@
 """Raw text -> sharded TFRecords of masked-LM + next-sentence instances."""
 
-import concurrent.futures
 import functools
 import json
 import multiprocessing
 import os
 import re
+import shutil
 import struct
 import time
 
@@ -22,6 +22,7 @@ DOCUMENTS_PER_TASK = 64
 FILES_PER_TASK = 16  # per pool task: for one small file the messaging costs more than reading it
 TOKENIZE_BATCH = 16384
 METADATA_FILE = "metadata.json"
+PARTS_DIR = ".parts"  # the workers' records, inside the output's temporary directory
 
 _WORKER_STATE = {}  # inherited by forked workers: documents and options
 
@@ -73,39 +74,44 @@ def create_pretraining_data(
         raise ValueError(f"no text in the input files {files[:5]}{'...' if len(files) > 5 else ''}")
 
     tokenizer = WordPieceTokenizer(vocab_file, lower_case=do_lower_case)
-    documents = tokenize_documents(texts, tokenizer, num_threads=num_workers)
+    documents = tokenize_documents(texts, tokenizer)
     stats["empty_documents"] += len(texts) - len(documents)
     stats["documents"] = len(documents)
     if len(documents) < 2:
         raise ValueError(f"{files}: need at least 2 non-empty documents, found {len(documents)}")
     instances_lib.task_rng(random_seed, "documents").shuffle(documents)
 
-    _WORKER_STATE.update(
-        documents=documents,
-        options=masking_options(tokenizer, masked_lm_prob, max_predictions_per_seq, whole_word_mask),
-        max_seq_length=max_seq_length,
-        max_predictions_per_seq=max_predictions_per_seq,
-        short_seq_prob=short_seq_prob,
-        sop=sop,
-        seed=random_seed,
-    )
-    tasks = [
-        (dupe, start)
-        for dupe in range(dupe_factor)
-        for start in range(0, len(documents), DOCUMENTS_PER_TASK)
-    ]
-    records = []
-    progress = keras.utils.Progbar(
-        len(tasks), verbose=1 if show_progress else 0, unit_name="task", stateful_metrics=["instances"]
-    )
-    with _pool(num_workers) as pool:
-        for task_records, counts in pool.imap(_run_task, tasks):
-            records += task_records
-            stats.update(counts)
-            progress.add(1, [("instances", len(records))])
-    instances_lib.task_rng(random_seed, "instances").shuffle(records)
-
     with atomic_directory(output_dir, overwrite=overwrite) as tmp:
+        parts_dir = os.path.join(tmp, PARTS_DIR)
+        os.mkdir(parts_dir)
+        _WORKER_STATE.update(
+            documents=documents,
+            options=masking_options(tokenizer, masked_lm_prob, max_predictions_per_seq, whole_word_mask),
+            max_seq_length=max_seq_length,
+            max_predictions_per_seq=max_predictions_per_seq,
+            short_seq_prob=short_seq_prob,
+            sop=sop,
+            seed=random_seed,
+            parts_dir=parts_dir,
+        )
+        tasks = [
+            (dupe, start)
+            for dupe in range(dupe_factor)
+            for start in range(0, len(documents), DOCUMENTS_PER_TASK)
+        ]
+        parts = []
+        progress = keras.utils.Progbar(
+            len(tasks), verbose=1 if show_progress else 0, unit_name="task", stateful_metrics=["instances"]
+        )
+        with _pool(num_workers) as pool:
+            for part in pool.imap(_run_task, tasks):
+                parts.append(part)
+                stats.update(part["counts"])
+                progress.add(1, [("instances", stats["instances"])])
+        records = _read_parts(parts)
+        shutil.rmtree(parts_dir)
+        instances_lib.task_rng(random_seed, "instances").shuffle(records)
+
         for shard in range(num_shards):
             name = f"train-{shard:05d}-of-{num_shards:05d}.tfrecord"
             with open(os.path.join(tmp, name), "wb") as shard_file:
@@ -130,28 +136,25 @@ def create_pretraining_data(
     return stats
 
 
-def tokenize_documents(texts, tokenizer, num_threads=1):
+def tokenize_documents(texts, tokenizer):
     """Sentences -> lists of ids; sentences and documents left without
-    tokens are dropped. Batches run on `num_threads` threads: TensorFlow's
-    ops release the GIL, so the threads share the cores."""
+    tokens are dropped."""
     sentences = [s for document in texts for s in document]
-    num_threads = max(1, num_threads)
 
-    # Eager: as fast as the traced graph (which cuts each batch across the
-    # cores) with one thread per core, BBC (5 MB) and four times BBC alike.
-    def tokenize_to_lists(batch):
-        ragged = tokenizer.tokenize(tf.constant(batch), flat=True)
+    # Traced: in a graph the tokenizer cuts each batch into one part per
+    # core. BBC: 0.23 s, 0.29 s with the tracing, against 0.35-0.57 s for
+    # eager calls on two threads and 0.5-0.74 s on one.
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def tokenize(batch):
+        ragged = tokenizer.tokenize(batch, flat=True)
+        return ragged.flat_values, ragged.row_splits
+
+    ids = []
+    for start in range(0, len(sentences), TOKENIZE_BATCH):
+        flat, splits = tokenize(tf.constant(sentences[start : start + TOKENIZE_BATCH]))
         # ~5x faster than RaggedTensor.to_list(), which holds the GIL.
-        flat, splits = ragged.flat_values.numpy().tolist(), ragged.row_splits.numpy().tolist()
-        return [flat[start:end] for start, end in zip(splits[:-1], splits[1:])]
-
-    # One batch per thread when they fit: each call has a fixed cost (its
-    # regular expressions are compiled per call), 2 threads on BBC: 0.43 s in
-    # 2 batches, 0.64 s in 8.
-    size = max(1, min(TOKENIZE_BATCH, -(-len(sentences) // num_threads)))
-    batches = [sentences[start : start + size] for start in range(0, len(sentences), size)]
-    with concurrent.futures.ThreadPoolExecutor(num_threads) as threads:
-        ids = [row for rows in threads.map(tokenize_to_lists, batches) for row in rows]
+        flat, splits = flat.numpy().tolist(), splits.numpy().tolist()
+        ids += [flat[begin:end] for begin, end in zip(splits[:-1], splits[1:])]
     documents, position = [], 0
     for document in texts:
         tokenized = [s for s in ids[position : position + len(document)] if s]
@@ -203,7 +206,25 @@ def _run_task(task):
             counts["tokens"] += len(instance.tokens)
             counts["masked_tokens"] += len(instance.masked_lm_positions)
             counts["random_next"] += int(instance.is_random_next)
-    return records, counts
+    # Through a file, not the pool's pipe: the parent receiving ~55 MB (BBC,
+    # dupe 5) in 64 KB pipe reads took 0.4 s of CPU from the workers.
+    path = os.path.join(state["parts_dir"], f"{dupe:05d}-{start:09d}")
+    with open(path, "wb") as part_file:
+        part_file.write(b"".join(records))
+    return {"path": path, "lengths": [len(record) for record in records], "counts": counts}
+
+
+def _read_parts(parts):
+    """The framed records of every part file, in task order."""
+    records = []
+    for part in parts:
+        with open(part["path"], "rb") as part_file:
+            data = part_file.read()
+        offset = 0
+        for length in part["lengths"]:
+            records.append(data[offset : offset + length])
+            offset += length
+    return records
 
 
 def _serialize(features):
