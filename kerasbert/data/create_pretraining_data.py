@@ -1,6 +1,8 @@
 """Raw text -> sharded TFRecords of masked-LM + next-sentence instances."""
 
+import contextlib
 import functools
+import gc
 import json
 import multiprocessing
 import os
@@ -150,11 +152,12 @@ def tokenize_documents(texts, tokenizer):
         return ragged.flat_values, ragged.row_splits
 
     ids = []
-    for start in range(0, len(sentences), TOKENIZE_BATCH):
-        flat, splits = tokenize(tf.constant(sentences[start : start + TOKENIZE_BATCH]))
-        # ~5x faster than RaggedTensor.to_list(), which holds the GIL.
-        flat, splits = flat.numpy().tolist(), splits.numpy().tolist()
-        ids += [flat[begin:end] for begin, end in zip(splits[:-1], splits[1:])]
+    with _garbage_collector_paused():
+        for start in range(0, len(sentences), TOKENIZE_BATCH):
+            flat, splits = tokenize(tf.constant(sentences[start : start + TOKENIZE_BATCH]))
+            # ~5x faster than RaggedTensor.to_list(), which holds the GIL.
+            flat, splits = flat.numpy().tolist(), splits.numpy().tolist()
+            ids += [flat[begin:end] for begin, end in zip(splits[:-1], splits[1:])]
     documents, position = [], 0
     for document in texts:
         tokenized = [s for s in ids[position : position + len(document)] if s]
@@ -251,6 +254,20 @@ def _tfrecord(data):
 def _masked_crc32c(data):
     crc = google_crc32c.value(data)
     return struct.pack("<I", (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF)
+
+
+@contextlib.contextmanager
+def _garbage_collector_paused():
+    """No cyclic garbage collection inside: BBC's 42,861 new id lists set off
+    full collections over every text (0.55 s instead of 0.35 in about half
+    the runs). Nothing made here forms a cycle; reference counting frees it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _InProcessPool:
