@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import tempfile
+import uuid
 
 
 @contextlib.contextmanager
@@ -23,7 +24,11 @@ def atomic_directory(path, overwrite=False):
         raise FileExistsError(f"{path} already exists (pass overwrite=True to replace it)")
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
+    # os.mkdir, not mkdtemp: the finished directory gets the umask's
+    # permissions like any other, not mkdtemp's 0700 (which kept a model
+    # server running as another user out of exported models).
+    tmp = os.path.join(parent, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex[:12]}")
+    os.mkdir(tmp)
     try:
         yield tmp
         if os.path.exists(path):
