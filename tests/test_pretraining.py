@@ -129,26 +129,64 @@ def free_port():
         return s.getsockname()[1]
 
 
+def run_together(commands, log_dir, timeout=300):
+    """Runs `commands` (argument list, environment) side by side and returns
+    each one's (return code, stdout, stderr). Output goes to files, so no
+    process blocks on a full pipe that nobody reads. A process still running
+    after `timeout` seconds gets SIGABRT, which makes Python's fault handler
+    print every thread's stack: the failure then shows where each one hung."""
+    processes, logs = [], []
+    for index, (args, env) in enumerate(commands):
+        out, err = (open(os.path.join(log_dir, f"process{index}.{n}"), "w+") for n in ("out", "err"))
+        env = dict(env, PYTHONFAULTHANDLER="1")
+        processes.append(subprocess.Popen(args, stdout=out, stderr=err, text=True, env=env))
+        logs.append((out, err))
+    deadline = time.time() + timeout
+    hung = False
+    for process in processes:
+        try:
+            process.wait(timeout=max(1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            hung = True
+    if hung:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGABRT)
+        for process in processes:
+            process.wait()
+    results = []
+    for process, files in zip(processes, logs):
+        for f in files:
+            f.seek(0)
+        results.append((process.returncode, files[0].read(), files[1].read()))
+        for f in files:
+            f.close()
+    if hung:
+        pytest.fail(f"no result after {timeout} s; the processes' stacks:\n" + "\n".join(
+            f"--- process {i} (exit {code}):\n{err.split('Extension modules:')[0][-6000:]}"
+            for i, (code, _, err) in enumerate(results)
+        ))
+    return results
+
+
 def test_multi_worker_mirrored_two_processes(setup, tmp_path):
     workers = [f"localhost:{free_port()}" for _ in range(2)]
-    processes = []
-    for index in range(2):
-        env = dict(os.environ, TF_CONFIG=json.dumps(
+    args = program_args(setup, tmp_path / "model", "--distribution_strategy=multi_worker_mirrored",
+                        "--train_steps=40", "--checkpoint_steps=20")
+    commands = [
+        (args, dict(os.environ, TF_CONFIG=json.dumps(
             {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        ))
-        processes.append(subprocess.Popen(
-            program_args(setup, tmp_path, "--distribution_strategy=multi_worker_mirrored",
-                         "--train_steps=40", "--checkpoint_steps=20"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        ))
-    outputs = [p.communicate(timeout=600) for p in processes]
-    for process, (_, stderr) in zip(processes, outputs):
-        assert process.returncode == 0, stderr[-3000:]
-    results = [program_result(stdout) for stdout, _ in outputs]
+        )))
+        for index in range(2)
+    ]
+    outputs = run_together(commands, tmp_path)
+    for code, _, stderr in outputs:
+        assert code == 0, stderr[-3000:]
+    results = [program_result(stdout) for _, stdout, _ in outputs]
     assert results[0]["step"] == results[1]["step"] == 40
     assert results[0]["weights_sha256"] == results[1]["weights_sha256"]
-    assert_loss_falls(tmp_path)
-    assert not [n for n in os.listdir(tmp_path) if n.startswith(".worker")]
+    assert_loss_falls(tmp_path / "model")
+    assert not [n for n in os.listdir(tmp_path / "model") if n.startswith(".worker")]
 
 
 STRATEGIES = {
