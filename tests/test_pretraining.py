@@ -2,6 +2,7 @@
 
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -124,9 +125,21 @@ def test_mirrored_over_two_logical_cpus(setup, tmp_path):
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
+    """A free port below the kernel's ephemeral range: a port picked by
+    binding port 0 is free again until the worker binds it seconds later, and
+    any outgoing connection (the other worker's included) may take it then."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        ephemeral_start = int(f.read().split()[0])
+    rng = random.Random()
+    for _ in range(100):
+        port = rng.randrange(ephemeral_start // 2, ephemeral_start)
+        with socket.socket() as s:
+            try:
+                s.bind(("localhost", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def run_together(commands, log_dir, timeout=300):
@@ -170,7 +183,10 @@ def run_together(commands, log_dir, timeout=300):
 
 
 def test_multi_worker_mirrored_two_processes(setup, tmp_path):
-    workers = [f"localhost:{free_port()}" for _ in range(2)]
+    ports = set()
+    while len(ports) < 2:
+        ports.add(free_port())
+    workers = [f"localhost:{port}" for port in sorted(ports)]
     args = program_args(setup, tmp_path / "model", "--distribution_strategy=multi_worker_mirrored",
                         "--train_steps=40", "--checkpoint_steps=20")
     commands = [
