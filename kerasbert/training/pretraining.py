@@ -637,6 +637,14 @@ class _PreemptionWatcher:
         return self.signalled
 
     def close(self):
+        if self.handler is not None:
+            # The handler's watcher thread blocks in a coordination-service
+            # call and holds a reference to the handler, so the handler's
+            # `__del__`, its only clean-up when no preemption came, never runs
+            # before exit: stop the threads while every worker is still up.
+            self.handler._stop_cluster_wise_termination_watcher_thread()
+            self.handler._stop_poll_termination_signal_thread()
+            self.handler = None
         if self.previous is not None:
             signal.signal(signal.SIGTERM, self.previous)
             self.previous = None
