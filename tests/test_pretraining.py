@@ -113,6 +113,24 @@ def test_one_device(setup, tmp_path):
     assert pretrain(options(setup, tmp_path))["step"] == 60
 
 
+def test_train_minutes_decides_the_steps_and_the_rate_decays_to_zero_there(setup, tmp_path):
+    budget = options(setup, tmp_path, train_steps=100_000, train_minutes=0.25, warmup_steps=20,
+                     checkpoint_steps=100_000, eval_data=None)
+    result = pretrain(budget)
+    assert 20 <= result["step"] == result["train_steps"] < 100_000
+    with open(tmp_path / "history.jsonl") as f:
+        loops = [r for r in map(json.loads, f) if r["split"] == "train"]
+    first, second = (10 * 16 / r["seq/s"] for r in loops[:2])
+    fit = (15 - first - second) / (second / 10)
+    assert abs(result["step"] - (20 + max(fit, 0))) <= 1.01, (result, first, second)
+    assert loops[-1]["learning_rate"] == 0.0  # the schedule ends at the decided step
+    assert loops[1]["learning_rate"] == pytest.approx(2e-3)  # the end of warmup
+    assert f"ckpt-{result['step']}.index" in os.listdir(tmp_path)
+    # The count is saved with the checkpoint: a second run has nothing left to do.
+    again = pretrain(budget)
+    assert again["step"] == again["train_steps"] == result["step"]
+
+
 def test_mirrored_over_two_logical_cpus(setup, tmp_path):
     done = subprocess.run(
         program_args(setup, tmp_path, "--distribution_strategy=mirrored", "--num_cpu_devices=2",
@@ -188,7 +206,9 @@ def test_multi_worker_mirrored_two_processes(setup, tmp_path):
         ports.add(free_port())
     workers = [f"localhost:{port}" for port in sorted(ports)]
     args = program_args(setup, tmp_path / "model", "--distribution_strategy=multi_worker_mirrored",
-                        "--train_steps=40", "--checkpoint_steps=20")
+                        "--train_steps=40", "--checkpoint_steps=20",
+                        # the count decided from the workers' mean timings (capped at 40)
+                        "--train_minutes=30")
     commands = [
         (args, dict(os.environ, TF_CONFIG=json.dumps(
             {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}

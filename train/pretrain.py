@@ -24,7 +24,13 @@ flags.DEFINE_string("vocab_file", None, "vocab.txt (default: the one in --model_
 flags.DEFINE_string("train_data", None, "Directory or globs of pretraining TFRecords.")
 flags.DEFINE_string("eval_data", None, "Held-out pretraining TFRecords.")
 flags.DEFINE_string("model_dir", None, "Checkpoints, config.json, vocab.txt, TensorBoard logs.")
-flags.DEFINE_integer("train_steps", 1000, "Total optimizer steps.")
+flags.DEFINE_integer("train_steps", 1000, "Total optimizer steps (with --train_minutes: the most).")
+flags.DEFINE_float(
+    "train_minutes",
+    None,
+    "Train for as many steps as fit in this many minutes (measured during warmup; "
+    "evaluation and checkpoints not counted), at most --train_steps.",
+)
 flags.DEFINE_integer("batch_size", 32, "Global batch size.")
 flags.DEFINE_float("learning_rate", 1e-4, "Peak learning rate.")
 flags.DEFINE_integer("warmup_steps", 100, "Linear warmup steps.")
@@ -81,6 +87,7 @@ def main(argv):
             eval_data=f.eval_data,
             batch_size=f.batch_size,
             train_steps=f.train_steps,
+            train_minutes=f.train_minutes,
             learning_rate=f.learning_rate,
             warmup_steps=f.warmup_steps,
             end_learning_rate=f.end_learning_rate,

@@ -49,6 +49,7 @@ from kerasbert.models.bert_pretrainer import losses_from_statistics
 from kerasbert.text import WordPieceTokenizer, read_vocab
 from kerasbert.training.optimizer import create_optimizer
 from kerasbert.training.report import plot_history
+from kerasbert.training.time_budget import TimeBudget
 
 OBJECTIVES = ("mlm_nsp", "mlm_sop", "mlm")
 PRECISIONS = (None, "float32", "mixed_bfloat16", "mixed_float16")
@@ -80,7 +81,9 @@ class PretrainingOptions:
     `vocab_file` may be None when it holds `vocab.txt`. `batch_size` is
     global (split between replicas). `eval_steps` batches of `eval_data`
     are evaluated at the start of a fresh run (the untrained baseline), at
-    every checkpoint and at the end.
+    every checkpoint and at the end. With `train_minutes`, training runs for
+    as many steps as fit in that many minutes (`TimeBudget`: decided at the
+    end of warmup), at most `train_steps`.
     """
 
     model_dir: str
@@ -90,6 +93,7 @@ class PretrainingOptions:
     eval_data: str | None = None
     batch_size: int = 32
     train_steps: int = 1000
+    train_minutes: float | None = None
     learning_rate: float = 1e-4
     warmup_steps: int = 100
     end_learning_rate: float = 0.0
@@ -118,13 +122,16 @@ class PretrainingOptions:
         for name in ("batch_size", "train_steps", "steps_per_loop", "checkpoint_steps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}={getattr(self, name)} must be positive")
+        if self.train_minutes is not None and not self.train_minutes > 0:
+            raise ValueError(f"train_minutes={self.train_minutes} must be positive")
 
 
 def pretrain(options, strategy=None):
     """Pretrains (or resumes pretraining) as `options` say.
 
     Returns:
-        A dict: `step`, `train` (last loop's metrics), `eval` (final
+        A dict: `step`, `train_steps` (the steps to train: `train_steps`, or
+        as decided by `train_minutes`), `train` (last loop's metrics), `eval` (final
         evaluation, if `eval_data`), `checkpoint`, and with
         `skip_corrupt_records` `skipped_shards` (`{file: {"records_used",
         "problem"}}` for the damaged shards, empty if none).
@@ -150,11 +157,16 @@ def pretrain(options, strategy=None):
     if options.batch_size % replicas:
         raise ValueError(f"batch_size={options.batch_size} is not divisible by {replicas} replicas")
 
+    budget = None
+    if options.train_minutes:
+        budget = TimeBudget(
+            options.train_minutes, options.train_steps, options.warmup_steps, strategy
+        )
     with strategy.scope():
         pretrainer = BertPretrainer(BertEncoder(config), nsp=options.objective != "mlm")
         optimizer = create_optimizer(
             options.learning_rate,
-            options.train_steps,
+            budget.train_steps if budget else options.train_steps,
             options.warmup_steps,
             optimizer=options.optimizer,
             weight_decay=options.weight_decay,
@@ -163,7 +175,9 @@ def pretrain(options, strategy=None):
             end_learning_rate=options.end_learning_rate,
         )
         optimizer.build(pretrainer.trainable_variables)
-    checkpoint = tf.train.Checkpoint(model=pretrainer, optimizer=optimizer)
+    checkpoint = tf.train.Checkpoint(
+        model=pretrainer, optimizer=optimizer, **({"time_budget": budget} if budget else {})
+    )
     checkpoint_dir = options.model_dir if chief else _worker_dir(options.model_dir, strategy)
     manager = tf.train.CheckpointManager(
         checkpoint, checkpoint_dir, max_to_keep=options.keep_checkpoints, checkpoint_name="ckpt"
@@ -174,6 +188,7 @@ def pretrain(options, strategy=None):
     elif initial_model is not None:
         _copy_initial_weights(pretrainer, initial_model, options)
     step = int(optimizer.iterations.numpy())
+    train_steps = _train_steps(options, budget)
 
     masking = None
     if options.dynamic_masking:
@@ -195,7 +210,7 @@ def pretrain(options, strategy=None):
     if evaluate and step == 0:
         writers.log(0, "eval", _reading(options.eval_data, options, evaluate))
     progress = keras.utils.Progbar(
-        options.train_steps,
+        train_steps,
         verbose=1 if options.show_progress and chief else 0,
         stateful_metrics=["loss", "mlm_accuracy", "nsp_accuracy", "seq/s"],
     )
@@ -204,8 +219,8 @@ def pretrain(options, strategy=None):
     metrics = {}
     preemption = _PreemptionWatcher(strategy, manager)
     try:
-        while step < options.train_steps:
-            steps = min(options.steps_per_loop, options.train_steps - step)
+        while step < train_steps:
+            steps = min(options.steps_per_loop, train_steps - step)
             started = time.time()
             totals = _reading(options.train_data, options, lambda: train_loop(iterator, tf.constant(steps)))
             totals = {k: float(v) for k, v in totals.items()}
@@ -219,14 +234,17 @@ def pretrain(options, strategy=None):
                 )
             metrics["learning_rate"] = float(optimizer.learning_rate.numpy())
             metrics["seq/s"] = steps * options.batch_size / elapsed
+            if budget:
+                budget.after_loop(step, steps, elapsed)
+                train_steps = progress.target = _train_steps(options, budget)
             writers.log(step, "train", metrics)
             progress.update(step, [(k, metrics[k]) for k in ("loss", "mlm_accuracy", "nsp_accuracy", "seq/s") if k in metrics])
-            if step >= next_checkpoint or step >= options.train_steps:
+            if step >= next_checkpoint or step >= train_steps:
                 _save_checkpoint(manager, step)
                 next_checkpoint += options.checkpoint_steps
                 if evaluate:
                     writers.log(step, "eval", _reading(options.eval_data, options, evaluate))
-            if preemption.requested(step) and step < options.train_steps:
+            if preemption.requested(step) and step < train_steps:
                 if _checkpoint_step(manager.latest_checkpoint) != step:
                     _save_checkpoint(manager, step)
                 writers.close()
@@ -240,6 +258,7 @@ def pretrain(options, strategy=None):
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     result = {
         "step": step,
+        "train_steps": train_steps,
         "train": metrics,
         "checkpoint": manager.latest_checkpoint,
         "weights_sha256": _weights_digest(pretrainer),
@@ -254,6 +273,10 @@ def pretrain(options, strategy=None):
     if chief and os.path.exists(writers.history_path):
         plot_history(writers.history_path, os.path.join(options.model_dir, PLOT_FILE))
     return result
+
+
+def _train_steps(options, budget):
+    return int(budget.train_steps.numpy()) if budget else options.train_steps
 
 
 def make_train_loop(pretrainer, optimizer, strategy=None, jit_compile=False):

@@ -11,7 +11,8 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     Args:
         peak: the learning rate at the end of warmup.
-        total_steps: the step at which the rate reaches `end`.
+        total_steps: the step at which the rate reaches `end`: an int, or an
+            integer variable when it is decided while training (`TimeBudget`).
         warmup_steps: steps of linear warmup.
         end: the final learning rate.
 
@@ -36,14 +37,15 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     def __call__(self, step):
         step = ops.cast(step, "float32")
         warmup = self.peak * step / max(self.warmup_steps, 1)
-        progress = (step - self.warmup_steps) / max(self.total_steps - self.warmup_steps, 1)
+        total = ops.cast(ops.convert_to_tensor(self.total_steps), "float32")
+        progress = (step - self.warmup_steps) / ops.maximum(total - self.warmup_steps, 1.0)
         decay = self.peak + (self.end - self.peak) * ops.minimum(progress, 1.0)
         return ops.where(step < self.warmup_steps, warmup, decay)
 
     def get_config(self):
         return {
             "peak": self.peak,
-            "total_steps": self.total_steps,
+            "total_steps": int(self.total_steps),
             "warmup_steps": self.warmup_steps,
             "end": self.end,
         }
