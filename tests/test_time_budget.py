@@ -4,8 +4,7 @@ checkpoints, and read by the learning-rate schedule."""
 import pytest
 import tensorflow as tf
 
-from kerasbert.training import WarmupLinearDecay
-from kerasbert.training.time_budget import TimeBudget
+from kerasbert.training import TimeBudget, WarmupLinearDecay
 
 
 def test_decides_after_warmup_from_the_untraced_loops():

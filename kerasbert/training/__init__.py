@@ -12,6 +12,7 @@ from kerasbert.training.pretraining import (
     pretrain,
 )
 from kerasbert.training.strategy import get_strategy, split_cpu
+from kerasbert.training.time_budget import TimeBudget
 from kerasbert.training.warmup_linear_decay import WarmupLinearDecay
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "NonFiniteLossError",
     "PreemptedError",
     "PretrainingOptions",
+    "TimeBudget",
     "WarmupLinearDecay",
     "create_optimizer",
     "get_strategy",
