@@ -158,7 +158,7 @@ def pretrain(options, strategy=None):
         raise ValueError(f"batch_size={options.batch_size} is not divisible by {replicas} replicas")
 
     budget = None
-    if options.train_minutes:
+    if options.train_minutes is not None:
         budget = TimeBudget(
             options.train_minutes, options.train_steps, options.warmup_steps, strategy
         )
