@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pytest
 
@@ -19,7 +20,7 @@ from kerasbert.data import create_pretraining_data, pretraining_dataset
 from kerasbert.data.bbc import bbc_files
 from kerasbert.model_dir import load_model
 from kerasbert.text import build_vocab
-from kerasbert.training import NonFiniteLossError, PretrainingOptions, pretrain
+from kerasbert.training import NonFiniteLossError, PretrainingOptions, auto_mixed_precision, pretrain
 
 PROGRAM = os.path.join(os.path.dirname(__file__), "..", "train", "pretrain.py")
 SEQ, PREDICTIONS = 64, 10
@@ -328,11 +329,16 @@ def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(setup, tmp_
     assert "ckpt-20" in again.stderr and program_result(again.stdout)["step"] == 40
 
 
-@pytest.mark.parametrize("changes", [{"mixed_precision": "mixed_bfloat16"}, {"jit_compile": True}])
+@pytest.mark.parametrize(
+    "changes", [{"mixed_precision": "mixed_bfloat16"}, {"mixed_precision": "auto"}, {"jit_compile": True}]
+)
 def test_mixed_bfloat16_and_xla_train(setup, tmp_path, changes):
     result = pretrain(options(setup, tmp_path, eval_data=None, **changes))
     assert result["step"] == 60
     assert_loss_falls(tmp_path)
+    asked = changes.get("mixed_precision")
+    expected = auto_mixed_precision() if asked == "auto" else asked
+    assert result["mixed_precision"] == (expected or "float32") == keras.config.dtype_policy().name
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(setup, tmp_path):
@@ -371,7 +377,6 @@ def test_init_checkpoint_from_every_format(setup, tmp_path, source):
     """Continued pretraining from converted weights: at learning rate 0 the
     run ends with exactly the source's weights (heads too, where the source
     has them), and takes the source's config and vocabulary."""
-    import keras
 
     keras.utils.set_random_seed(99)  # not the run's seed: a fresh model differs
     initial = BertPretrainer(BertEncoder(setup["config"]), nsp=True)
@@ -463,7 +468,6 @@ def test_damaged_shard_is_named_or_skipped_and_counted(setup, tmp_path, damage):
 def test_mixed_float16_overflow_skips_the_step_and_lowers_the_loss_scale(setup):
     """A loss scale so large that the float16 gradients overflow: the step is
     skipped (weights unchanged), the scale halves, and training goes on."""
-    import keras
     import tensorflow as tf
 
     from kerasbert.training import create_optimizer

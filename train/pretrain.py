@@ -45,7 +45,10 @@ flags.DEFINE_enum("distribution_strategy", "one_device",
                   ["one_device", "mirrored", "multi_worker_mirrored", "tpu"], "tf.distribute strategy.")
 flags.DEFINE_string("tpu", None, "TPU name or address for --distribution_strategy=tpu.")
 flags.DEFINE_integer("num_cpu_devices", None, "Split the CPU into this many logical devices.")
-flags.DEFINE_enum("mixed_precision", None, ["mixed_bfloat16", "mixed_float16"], "Mixed precision.")
+flags.DEFINE_enum(
+    "mixed_precision", None, ["mixed_bfloat16", "mixed_float16", "auto"],
+    "Mixed precision; auto: bfloat16 on TPUs, recent GPUs and CPUs with bfloat16 dot products.",
+)
 flags.DEFINE_bool("jit_compile", False, "Compile forward and backward with XLA.")
 flags.DEFINE_integer("steps_per_loop", 10, "Steps per tf.function call (and per log line).")
 flags.DEFINE_integer("checkpoint_steps", 500, "Save a checkpoint every this many steps.")

@@ -11,6 +11,7 @@ from kerasbert.training.pretraining import (
     make_train_loop,
     pretrain,
 )
+from kerasbert.training.precision import auto_mixed_precision, cpu_has_bfloat16_dot_products
 from kerasbert.training.strategy import get_strategy, split_cpu
 from kerasbert.training.time_budget import TimeBudget
 from kerasbert.training.warmup_linear_decay import WarmupLinearDecay
@@ -23,6 +24,8 @@ __all__ = [
     "PretrainingOptions",
     "TimeBudget",
     "WarmupLinearDecay",
+    "auto_mixed_precision",
+    "cpu_has_bfloat16_dot_products",
     "create_optimizer",
     "get_strategy",
     "majority_baselines",

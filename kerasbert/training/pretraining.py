@@ -48,11 +48,12 @@ from kerasbert.models import BertEncoder, BertPretrainer
 from kerasbert.models.bert_pretrainer import losses_from_statistics
 from kerasbert.text import WordPieceTokenizer, read_vocab
 from kerasbert.training.optimizer import create_optimizer
+from kerasbert.training.precision import auto_mixed_precision
 from kerasbert.training.report import plot_history
 from kerasbert.training.time_budget import TimeBudget
 
 OBJECTIVES = ("mlm_nsp", "mlm_sop", "mlm")
-PRECISIONS = (None, "float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = (None, "float32", "mixed_bfloat16", "mixed_float16", "auto")
 HISTORY_FILE = "history.jsonl"
 RESULTS_FILE = "eval_results.json"
 PLOT_FILE = "training.png"
@@ -83,7 +84,8 @@ class PretrainingOptions:
     are evaluated at the start of a fresh run (the untrained baseline), at
     every checkpoint and at the end. With `train_minutes`, training runs for
     as many steps as fit in that many minutes (`TimeBudget`: decided at the
-    end of warmup), at most `train_steps`.
+    end of warmup), at most `train_steps`. `mixed_precision="auto"` picks
+    the policy by device (`auto_mixed_precision`).
     """
 
     model_dir: str
@@ -131,7 +133,8 @@ def pretrain(options, strategy=None):
 
     Returns:
         A dict: `step`, `train_steps` (the steps to train: `train_steps`, or
-        as decided by `train_minutes`), `train` (last loop's metrics), `eval` (final
+        as decided by `train_minutes`), `mixed_precision` (the dtype policy
+        trained under), `train` (last loop's metrics), `eval` (final
         evaluation, if `eval_data`), `checkpoint`, and with
         `skip_corrupt_records` `skipped_shards` (`{file: {"records_used",
         "problem"}}` for the damaged shards, empty if none).
@@ -150,8 +153,12 @@ def pretrain(options, strategy=None):
     if options.init_checkpoint and tf.train.latest_checkpoint(options.model_dir) is None:
         initial_model, options = _load_initial_model(options)
     config, vocab_file = _prepare_model_dir(options, chief)
-    if options.mixed_precision:
-        keras.config.set_dtype_policy(options.mixed_precision)
+    precision = options.mixed_precision
+    if precision == "auto":
+        precision = auto_mixed_precision(strategy)
+        logging.info("mixed_precision=auto: %s", precision or "float32")
+    if precision:
+        keras.config.set_dtype_policy(precision)
     keras.utils.set_random_seed(options.seed)
     replicas = strategy.num_replicas_in_sync
     if options.batch_size % replicas:
@@ -171,7 +178,7 @@ def pretrain(options, strategy=None):
             optimizer=options.optimizer,
             weight_decay=options.weight_decay,
             global_clipnorm=None,
-            loss_scale=options.mixed_precision == "mixed_float16",
+            loss_scale=precision == "mixed_float16",
             end_learning_rate=options.end_learning_rate,
         )
         optimizer.build(pretrainer.trainable_variables)
@@ -259,6 +266,7 @@ def pretrain(options, strategy=None):
     result = {
         "step": step,
         "train_steps": train_steps,
+        "mixed_precision": precision or "float32",
         "train": metrics,
         "checkpoint": manager.latest_checkpoint,
         "weights_sha256": _weights_digest(pretrainer),
