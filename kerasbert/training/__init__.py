@@ -2,6 +2,7 @@
 
 from kerasbert.training.fused_adamw import FusedAdamW
 from kerasbert.training.optimizer import create_optimizer
+from kerasbert.training.precision import auto_mixed_precision, cpu_has_bfloat16_dot_products
 from kerasbert.training.pretraining import (
     CheckpointWriteError,
     NonFiniteLossError,
@@ -11,7 +12,6 @@ from kerasbert.training.pretraining import (
     make_train_loop,
     pretrain,
 )
-from kerasbert.training.precision import auto_mixed_precision, cpu_has_bfloat16_dot_products
 from kerasbert.training.strategy import get_strategy, split_cpu
 from kerasbert.training.time_budget import TimeBudget
 from kerasbert.training.warmup_linear_decay import WarmupLinearDecay
