@@ -32,10 +32,8 @@ def auto_mixed_precision(strategy=None, cpuinfo_path="/proc/cpuinfo"):
         return "mixed_bfloat16"
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
-        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability")
-        if capability and capability >= (8, 0):
+        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability") or (0, 0)
+        if capability >= (8, 0):
             return "mixed_bfloat16"
-        if capability and capability >= (7, 0):
-            return "mixed_float16"
-        return None
+        return "mixed_float16" if capability >= (7, 0) else None
     return "mixed_bfloat16" if cpu_has_bfloat16_dot_products(cpuinfo_path) else None
