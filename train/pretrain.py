@@ -28,7 +28,7 @@ flags.DEFINE_integer("train_steps", 1000, "Total optimizer steps (with --train_m
 flags.DEFINE_float(
     "train_minutes",
     None,
-    "Train for as many steps as fit in this many minutes (measured during warmup; "
+    "Train for as many steps as fit in this many minutes (estimated again after every loop; "
     "evaluation and checkpoints not counted), at most --train_steps.",
 )
 flags.DEFINE_integer("batch_size", 32, "Global batch size.")

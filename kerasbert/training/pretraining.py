@@ -83,8 +83,8 @@ class PretrainingOptions:
     global (split between replicas). `eval_steps` batches of `eval_data`
     are evaluated at the start of a fresh run (the untrained baseline), at
     every checkpoint and at the end. With `train_minutes`, training runs for
-    as many steps as fit in that many minutes (`TimeBudget`: decided at the
-    end of warmup), at most `train_steps`. `mixed_precision="auto"` picks
+    as many steps as fit in that many minutes (`TimeBudget`: estimated
+    again after every loop), at most `train_steps`. `mixed_precision="auto"` picks
     the policy by device (`auto_mixed_precision`).
     """
 
@@ -166,9 +166,7 @@ def pretrain(options, strategy=None):
 
     budget = None
     if options.train_minutes is not None:
-        budget = TimeBudget(
-            options.train_minutes, options.train_steps, options.warmup_steps, strategy
-        )
+        budget = TimeBudget(options.train_minutes, options.train_steps, strategy)
     with strategy.scope():
         pretrainer = BertPretrainer(BertEncoder(config), nsp=options.objective != "mlm")
         optimizer = create_optimizer(
@@ -239,11 +237,11 @@ def pretrain(options, strategy=None):
                     f"loss is {metrics['loss']} at step {step}; stopping. The last good "
                     f"checkpoint is {manager.latest_checkpoint or 'none (no checkpoint yet)'}"
                 )
-            metrics["learning_rate"] = float(optimizer.learning_rate.numpy())
-            metrics["seq/s"] = steps * options.batch_size / elapsed
             if budget:
                 budget.after_loop(step, steps, elapsed)
                 train_steps = progress.target = _train_steps(options, budget)
+            metrics["learning_rate"] = float(optimizer.learning_rate.numpy())
+            metrics["seq/s"] = steps * options.batch_size / elapsed
             writers.log(step, "train", metrics)
             progress.update(step, [(k, metrics[k]) for k in ("loss", "mlm_accuracy", "nsp_accuracy", "seq/s") if k in metrics])
             if step >= next_checkpoint or step >= train_steps:
