@@ -1,5 +1,6 @@
 """Pretraining data: the statistics of google-research/bert's algorithm."""
 
+import importlib
 import json
 import os
 import subprocess
@@ -101,19 +102,24 @@ def test_whole_word_masking(corpus, minilm_vocab, tmp_path):
     assert checked > 100  # multi-piece words were masked whole
 
 
-def test_same_seed_same_bytes(corpus, minilm_vocab, tmp_path, static_data):
+def test_same_seed_same_bytes(corpus, minilm_vocab, tmp_path, static_data, monkeypatch):
     directory, _, _ = static_data
-    # Again, in one process.
+    # Again, in one process; and with the sentences split by forked readers
+    # too (this corpus is small enough to be read in process by default).
     make_data(corpus, minilm_vocab, tmp_path / "again", num_workers=1)
+    with monkeypatch.context() as patch:
+        patch.setattr(importlib.import_module("kerasbert.data.create_pretraining_data"), "PARALLEL_READ_BYTES", 0)
+        make_data(corpus, minilm_vocab, tmp_path / "forked_readers", num_workers=2)
     make_data(corpus, minilm_vocab, tmp_path / "other", random_seed=1)
     # The shards and the metadata, nothing else: the workers' part files are gone.
-    for output in (directory, tmp_path / "again"):
+    for output in (directory, tmp_path / "again", tmp_path / "forked_readers"):
         assert sorted(os.listdir(output)) == ["metadata.json"] + [f"train-{i:05d}-of-00002.tfrecord" for i in range(2)]
     for name in sorted(os.listdir(directory)):
         if name.endswith(".tfrecord"):
-            same = (directory / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
-            other = (directory / name).read_bytes() == (tmp_path / "other" / name).read_bytes()
-            assert same and not other
+            expected = (directory / name).read_bytes()
+            assert expected == (tmp_path / "again" / name).read_bytes()
+            assert expected == (tmp_path / "forked_readers" / name).read_bytes()
+            assert expected != (tmp_path / "other" / name).read_bytes()
 
 
 def test_shards_are_the_bytes_tensorflow_writes(static_data, tmp_path):
