@@ -2,7 +2,8 @@
 
 import tensorflow as tf
 
-ENCODER_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
+from kerasbert.models.bert_encoder import ENCODER_INPUTS
+
 # Outputs that are single tensors (a signature cannot return `encoder_outputs`, a list).
 TENSOR_OUTPUTS = ("pooled_output", "sequence_output", "default")
 

@@ -7,6 +7,9 @@ from keras import ops
 from kerasbert.config import BertConfig
 from kerasbert.layers import BertEmbedding, TransformerEncoderBlock
 
+# The names of the three inputs, as in TF Hub's BERT encoders.
+ENCODER_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
+
 
 @keras.saving.register_keras_serializable(package="kerasbert")
 class BertEncoder(keras.Model):

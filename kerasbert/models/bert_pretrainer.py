@@ -5,8 +5,7 @@ import tensorflow as tf
 from keras import ops
 
 from kerasbert.layers import MaskedLMHead, NextSentenceHead
-
-ENCODER_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
+from kerasbert.models.bert_encoder import ENCODER_INPUTS
 
 
 @keras.saving.register_keras_serializable(package="kerasbert")

@@ -2,7 +2,7 @@
 
 import keras
 
-ENCODER_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
+from kerasbert.models.bert_encoder import ENCODER_INPUTS
 
 
 class TaskModel(keras.Model):
