@@ -5,11 +5,13 @@ from keras import ops
 
 from kerasbert.layers import (
     BertEmbedding,
+    FastDropout,
     LayerNorm,
     MaskedLMHead,
     NextSentenceHead,
     TransformerEncoderBlock,
 )
+from kerasbert.layers.fused_gelu import fused_gelu
 
 RNG = np.random.RandomState(0)
 SEQUENCE = RNG.normal(size=(2, 7, 16)).astype("float32")
@@ -149,3 +151,78 @@ def test_heads_return_float32_under_mixed_precision():
     assert head(SEQUENCE, POSITIONS, TABLE).dtype == "float32"
     assert nsp(SEQUENCE[:, 0]).dtype == "float32"
     assert head.dense.compute_dtype == "bfloat16"
+
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5])
+def test_fast_dropout_keeps_the_rate_and_the_expectation(rate):
+    dropout = FastDropout(rate, seed=1)
+    x = np.ones((999, 1001), "float32")  # an odd element count: the last 32-bit word is cut
+    first, second = dropout(x, training=True).numpy(), dropout(x, training=True).numpy()
+    threshold = round(rate * 65536)
+    scale = 65536 / (65536 - threshold)
+    assert set(np.unique(first)) == {0.0, np.float32(scale)}
+    assert abs((first != 0).mean() - (1 - threshold / 65536)) < 2e-3
+    assert abs(first.mean() - 1.0) < 5e-3
+    assert (first != second).any()  # a fresh mask every call
+    np.testing.assert_array_equal(FastDropout(rate, seed=1)(x, training=True), first)  # seeded
+    np.testing.assert_array_equal(dropout(x, training=False), x)
+
+
+def test_fast_dropout_gradient_is_its_mask_and_its_dtype_the_policy_s():
+    import tensorflow as tf
+
+    x = tf.constant(np.full((6, 50), 2.0, "float32"))
+    dropout = FastDropout(0.3, seed=2)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = dropout(x, training=True)
+    np.testing.assert_allclose(tape.gradient(y, x), y / 2.0)
+    assert FastDropout(0.3, dtype="mixed_bfloat16")(x, training=True).dtype == tf.bfloat16
+    np.testing.assert_array_equal(FastDropout(1.0)(x, training=True), 0.0)  # Keras' dropout
+
+
+@pytest.mark.parametrize("approximate", [True, False])
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_fused_gelu_matches_keras_in_values_and_gradients(approximate, dtype):
+    import tensorflow as tf
+
+    x = tf.cast(tf.constant(np.linspace(-6, 6, 1001), "float32"), dtype)
+    results = []
+    for gelu in (fused_gelu, lambda v, approximate: keras.activations.gelu(v, approximate=approximate)):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = gelu(x, approximate=approximate)
+            loss = tf.reduce_sum(tf.cast(y, "float32") * np.cos(np.linspace(0, 9, 1001)).astype("float32"))
+        results.append([tf.cast(t, "float32") for t in (y, tape.gradient(loss, x))])
+    tolerance = 1e-5 if dtype == "float32" else 3e-2
+    for got, expected in zip(*results):
+        np.testing.assert_allclose(got, expected, atol=tolerance, rtol=tolerance)
+
+
+@pytest.mark.parametrize("hidden_act", ["gelu", "gelu_exact", "relu"])
+def test_block_trains_with_the_math_it_infers_with(hidden_act, monkeypatch):
+    """Training takes `fused_gelu` (forward and gradient); without dropout it
+    must give what inference gives, in outputs and in weight gradients."""
+    import tensorflow as tf
+
+    from kerasbert.layers import transformer_encoder_block
+
+    fused_calls = []
+
+    def counted(*args, **kwargs):
+        fused_calls.append(1)
+        return fused_gelu(*args, **kwargs)
+
+    monkeypatch.setattr(transformer_encoder_block, "fused_gelu", counted)
+    block = TransformerEncoderBlock(16, 4, 24, hidden_act=hidden_act)
+    block(SEQUENCE, MASK)
+    results = []
+    for training in (False, True):
+        with tf.GradientTape() as tape:
+            y = block(SEQUENCE, MASK, training=training)
+            loss = tf.reduce_sum(y * SEQUENCE)
+        results.append([y, *tape.gradient(loss, block.trainable_weights)])
+    assert len(fused_calls) == (hidden_act != "relu")
+    for got, expected in zip(*results):
+        np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from kerasbert.layers.fast_dropout import FastDropout
 from kerasbert.layers.layer_norm import LayerNorm
 
 
@@ -59,7 +60,7 @@ class BertEmbedding(keras.layers.Layer):
         self.layer_norm = LayerNorm(
             epsilon=layer_norm_eps, dtype=self.dtype_policy, name="layer_norm"
         )
-        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        self.dropout_layer = FastDropout(dropout, dtype=self.dtype_policy)
         self.projection = None
         if hidden_size is not None and hidden_size != embedding_size:
             self.projection = keras.layers.Dense(

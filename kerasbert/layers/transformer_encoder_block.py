@@ -5,6 +5,8 @@ import math
 import keras
 from keras import ops
 
+from kerasbert.layers.fast_dropout import FastDropout
+from kerasbert.layers.fused_gelu import fused_gelu
 from kerasbert.layers.layer_norm import LayerNorm
 
 # Added to attention scores at padded keys; exp() of it is exactly 0 in float32.
@@ -107,10 +109,8 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.intermediate = dense(intermediate_size, "intermediate", activation_fn(hidden_act))
         self.output_dense = dense(hidden_size, "output")
         self.output_layer_norm = layer_norm("output_layer_norm")
-        self.attention_dropout_layer = keras.layers.Dropout(
-            attention_dropout, dtype=self.dtype_policy
-        )
-        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        self.attention_dropout_layer = FastDropout(attention_dropout, dtype=self.dtype_policy)
+        self.dropout_layer = FastDropout(dropout, dtype=self.dtype_policy)
 
     def build(self, input_shape=None):
         hidden = (None, None, self.hidden_size)
@@ -139,6 +139,15 @@ class TransformerEncoderBlock(keras.layers.Layer):
         context = ops.reshape(context, (-1, self.hidden_size))
         return self.attention_output(context)
 
+    def feed_forward_hidden(self, x, training):
+        """act(W1 x + b1): in training with GELU, `fused_gelu` on the Dense's
+        own weights (its backward pass is the costly part); otherwise the
+        Dense with its activation, which TensorFlow fuses into the matmul."""
+        if not (training and self.hidden_act in ("gelu", "gelu_exact")):
+            return self.intermediate(x)
+        linear = ops.matmul(x, self.intermediate.kernel) + self.intermediate.bias
+        return fused_gelu(linear, approximate=self.hidden_act == "gelu")
+
     def call(self, x, padding_mask=None, training=False):
         batch, length = ops.shape(x)[0], ops.shape(x)[1]
         # On [batch * length, H] every Dense is one plain matrix product, which
@@ -147,7 +156,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         x = ops.reshape(x, (-1, self.hidden_size))
         attention = self.self_attention(x, batch, length, padding_mask, training)
         x = self.attention_layer_norm(x + self.dropout_layer(attention, training=training))
-        ffn = self.output_dense(self.intermediate(x))
+        ffn = self.output_dense(self.feed_forward_hidden(x, training))
         x = self.output_layer_norm(x + self.dropout_layer(ffn, training=training))
         return ops.reshape(x, (batch, length, self.hidden_size))
 
