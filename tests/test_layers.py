@@ -200,8 +200,11 @@ def test_fused_gelu_matches_keras_in_values_and_gradients(approximate, dtype):
         np.testing.assert_allclose(got, expected, atol=tolerance, rtol=tolerance)
 
 
-@pytest.mark.parametrize("hidden_act", ["gelu", "gelu_exact", "relu"])
-def test_block_trains_with_the_math_it_infers_with(hidden_act, monkeypatch):
+@pytest.mark.parametrize(
+    "hidden_act, policy",
+    [("gelu", "float32"), ("gelu_exact", "float32"), ("relu", "float32"), ("gelu", "mixed_bfloat16")],
+)
+def test_block_trains_with_the_math_it_infers_with(hidden_act, policy, monkeypatch):
     """Training takes `fused_gelu` (forward and gradient); without dropout it
     must give what inference gives, in outputs and in weight gradients."""
     import tensorflow as tf
@@ -215,14 +218,17 @@ def test_block_trains_with_the_math_it_infers_with(hidden_act, monkeypatch):
         return fused_gelu(*args, **kwargs)
 
     monkeypatch.setattr(transformer_encoder_block, "fused_gelu", counted)
-    block = TransformerEncoderBlock(16, 4, 24, hidden_act=hidden_act)
+    block = TransformerEncoderBlock(16, 4, 24, hidden_act=hidden_act, dtype=policy)
     block(SEQUENCE, MASK)
     results = []
     for training in (False, True):
         with tf.GradientTape() as tape:
             y = block(SEQUENCE, MASK, training=training)
-            loss = tf.reduce_sum(y * SEQUENCE)
+            loss = tf.reduce_sum(tf.cast(y, "float32") * SEQUENCE)
         results.append([y, *tape.gradient(loss, block.trainable_weights)])
     assert len(fused_calls) == (hidden_act != "relu")
+    assert results[1][0].dtype == block.compute_dtype
+    tolerance = 1e-5 if policy == "float32" else 2e-2
     for got, expected in zip(*results):
-        np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
+        got, expected = tf.cast(got, "float32"), tf.cast(expected, "float32")
+        np.testing.assert_allclose(got, expected, atol=tolerance, rtol=tolerance)

@@ -145,7 +145,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         Dense with its activation, which TensorFlow fuses into the matmul."""
         if not (training and self.hidden_act in ("gelu", "gelu_exact")):
             return self.intermediate(x)
-        linear = ops.matmul(x, self.intermediate.kernel) + self.intermediate.bias
+        linear = ops.add(ops.matmul(x, self.intermediate.kernel), self.intermediate.bias)  # BiasAdd
         return fused_gelu(linear, approximate=self.hidden_act == "gelu")
 
     def call(self, x, padding_mask=None, training=False):
