@@ -8,28 +8,37 @@ SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 CUBIC = 0.044715  # of the tanh approximation
 
 
+# Each computes in float32 whatever the input's dtype: XLA's CPU loops in
+# bfloat16 ran 3x slower than with the casts around them (2048 x 1024).
+
+
 @tf.function(jit_compile=True)
 def _gelu_tanh(x):
-    return 0.5 * x * (1.0 + tf.tanh(SQRT_2_OVER_PI * (x + CUBIC * x * x * x)))
+    y = tf.cast(x, tf.float32)
+    y = 0.5 * y * (1.0 + tf.tanh(SQRT_2_OVER_PI * (y + CUBIC * y * y * y)))
+    return tf.cast(y, x.dtype)
 
 
 @tf.function(jit_compile=True)
 def _gelu_tanh_gradient(x, upstream):
-    square = x * x
-    t = tf.tanh(SQRT_2_OVER_PI * x * (1.0 + CUBIC * square))
-    slope = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * CUBIC * square)
-    return upstream * slope
+    y = tf.cast(x, tf.float32)
+    square = y * y
+    t = tf.tanh(SQRT_2_OVER_PI * y * (1.0 + CUBIC * square))
+    slope = 0.5 * (1.0 + t) + 0.5 * y * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * CUBIC * square)
+    return tf.cast(tf.cast(upstream, tf.float32) * slope, x.dtype)
 
 
 @tf.function(jit_compile=True)
 def _gelu_erf(x):
-    return 0.5 * x * (1.0 + tf.math.erf(x / math.sqrt(2.0)))
+    y = tf.cast(x, tf.float32)
+    return tf.cast(0.5 * y * (1.0 + tf.math.erf(y / math.sqrt(2.0))), x.dtype)
 
 
 @tf.function(jit_compile=True)
 def _gelu_erf_gradient(x, upstream):
-    slope = 0.5 * (1.0 + tf.math.erf(x / math.sqrt(2.0))) + x * tf.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-    return upstream * slope
+    y = tf.cast(x, tf.float32)
+    slope = 0.5 * (1.0 + tf.math.erf(y / math.sqrt(2.0))) + y * tf.exp(-0.5 * y * y) / math.sqrt(2 * math.pi)
+    return tf.cast(tf.cast(upstream, tf.float32) * slope, x.dtype)
 
 
 def fused_gelu(x, approximate=True):
