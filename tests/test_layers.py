@@ -69,8 +69,9 @@ def test_embedding_is_layer_norm_of_the_three_sums():
     np.testing.assert_allclose(out, x, atol=1e-5)
 
 
+@pytest.mark.parametrize("training", [False, True])  # True: the fused XLA loops
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
-def test_layer_norm_matches_keras_in_values_and_gradients(policy):
+def test_layer_norm_matches_keras_in_values_and_gradients(policy, training):
     import tensorflow as tf
 
     ours = LayerNorm(epsilon=1e-6, dtype=policy)
@@ -85,7 +86,7 @@ def test_layer_norm_matches_keras_in_values_and_gradients(policy):
     for layer in (ours, keras_norm):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            y = layer(x)
+            y = layer(x, training=training)
             loss = tf.reduce_sum(tf.cast(y, "float32") * SEQUENCE)
         results.append([y, *tape.gradient(loss, [x, layer.gamma, layer.beta])])
     assert results[0][0].dtype == results[1][0].dtype == ours.compute_dtype

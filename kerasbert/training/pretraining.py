@@ -318,8 +318,8 @@ def make_train_loop(pretrainer, optimizer, strategy=None, jit_compile=False):
         # clip each replica's share); it all-reduces (sums) again, hence / replicas.
         grads = tf.distribute.get_replica_context().all_reduce("sum", grads)
         scale = optimizer.dynamic_scale if loss_scaled else 1.0
-        grads, _ = tf.clip_by_global_norm(grads, CLIP_NORM * scale)
-        optimizer.apply([g / replicas for g in grads], [v for _, v in trained])
+        factor = _clip_factor(grads, CLIP_NORM * scale) / replicas
+        optimizer.apply([g * factor for g in grads], [v for _, v in trained])
         return stats
 
     @tf.function
@@ -331,6 +331,17 @@ def make_train_loop(pretrainer, optimizer, strategy=None, jit_compile=False):
         return totals
 
     return train_loop
+
+
+def _clip_factor(gradients, clip_norm):
+    """What `tf.clip_by_global_norm` multiplies the gradients by: 1 up to a
+    global norm of `clip_norm`, `clip_norm / norm` above it, NaN when the
+    norm is not finite (so that loss scaling sees the overflow). Applied
+    together with the replica mean, one pass over the gradients instead of
+    two (11M values for BERT-mini)."""
+    norm = tf.linalg.global_norm(gradients)
+    factor = clip_norm / tf.maximum(norm, clip_norm)
+    return tf.where(tf.math.is_finite(norm), factor, float("nan"))
 
 
 def _weights_digest(model):
