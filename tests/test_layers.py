@@ -71,8 +71,18 @@ def test_embedding_is_layer_norm_of_the_three_sums():
 
 @pytest.mark.parametrize("training", [False, True])  # True: the fused XLA loops
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
-def test_layer_norm_matches_keras_in_values_and_gradients(policy, training):
+def test_layer_norm_matches_keras_in_values_and_gradients(policy, training, monkeypatch):
     import tensorflow as tf
+
+    from kerasbert.layers import layer_norm
+
+    fused, fused_calls = layer_norm._fused_layer_norm, []
+
+    def counted(*args):
+        fused_calls.append(1)
+        return fused(*args)
+
+    monkeypatch.setattr(layer_norm, "_fused_layer_norm", counted)
 
     ours = LayerNorm(epsilon=1e-6, dtype=policy)
     keras_norm = keras.layers.LayerNormalization(epsilon=1e-6, dtype=policy)
@@ -89,6 +99,7 @@ def test_layer_norm_matches_keras_in_values_and_gradients(policy, training):
             y = layer(x, training=training)
             loss = tf.reduce_sum(tf.cast(y, "float32") * SEQUENCE)
         results.append([y, *tape.gradient(loss, [x, layer.gamma, layer.beta])])
+    assert len(fused_calls) == training
     assert results[0][0].dtype == results[1][0].dtype == ours.compute_dtype
     tolerance = 1e-5 if policy == "float32" else 2e-2
     for got, expected in zip(*results):

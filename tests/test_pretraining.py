@@ -467,13 +467,13 @@ def test_damaged_shard_is_named_or_skipped_and_counted(setup, tmp_path, damage):
     assert result["skipped_shards"][str(shard)]["records_used"] == readable
 
 
-@pytest.mark.parametrize("scale", [0.0, 0.5, 3.0, float("inf"), float("nan")])
+@pytest.mark.parametrize("scale", [0.0, 0.3, 0.5, 3.0, float("inf"), float("nan")])  # norm 0, under, over 2
 def test_clip_factor_is_what_clip_by_global_norm_multiplies_by(scale):
     import tensorflow as tf
 
     from kerasbert.training.pretraining import _clip_factor
 
-    gradients = [tf.constant([[3.0, 0.0], [0.0, 4.0]]) * scale, tf.constant([0.0, 0.0])]
+    gradients = [tf.constant([[3.0, 1.0], [1.0, 4.0]]) * scale, tf.constant([0.0, 0.0])]
     factor = _clip_factor(gradients, 2.0)
     clipped, _ = tf.clip_by_global_norm(gradients, 2.0)
     for ours, theirs in zip(gradients, clipped, strict=True):

@@ -38,12 +38,17 @@ class LayerNorm(keras.layers.LayerNormalization):
         x = ops.cast(inputs, "float32")
         gamma, beta = ops.cast(self.gamma, "float32"), ops.cast(self.beta, "float32")
         if training and keras.backend.backend() == "tensorflow":
-            return ops.cast(_fused_layer_norm(x, gamma, beta, self.epsilon), self.compute_dtype)
-        mean = ops.mean(x, axis=-1, keepdims=True)
-        centered = x - mean
-        variance = ops.mean(ops.square(centered), axis=-1, keepdims=True)
-        outputs = centered * (ops.rsqrt(variance + self.epsilon) * gamma) + beta
+            outputs = _fused_layer_norm(x, gamma, beta, self.epsilon)
+        else:
+            outputs, _ = _normalize(x, gamma, beta, self.epsilon)
         return ops.cast(outputs, self.compute_dtype)
+
+
+def _normalize(x, gamma, beta, epsilon):
+    """LayerNorm's outputs and 1 / std per row."""
+    centered = x - ops.mean(x, axis=-1, keepdims=True)
+    inverse_std = ops.rsqrt(ops.mean(ops.square(centered), axis=-1, keepdims=True) + epsilon)
+    return centered * (inverse_std * gamma) + beta, inverse_std
 
 
 def _fused_layer_norm(x, gamma, beta, epsilon):
@@ -62,11 +67,7 @@ def _fused_layer_norm(x, gamma, beta, epsilon):
     return layer_norm(x, gamma, beta)
 
 
-@tf.function(jit_compile=True)
-def _layer_norm_forward(x, gamma, beta, epsilon):
-    centered = x - tf.reduce_mean(x, axis=-1, keepdims=True)
-    inverse_std = tf.math.rsqrt(tf.reduce_mean(tf.square(centered), axis=-1, keepdims=True) + epsilon)
-    return centered * inverse_std * gamma + beta, inverse_std
+_layer_norm_forward = tf.function(_normalize, jit_compile=True)
 
 
 @tf.function(jit_compile=True)
