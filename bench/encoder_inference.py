@@ -10,7 +10,10 @@ Peers, all with random weights and the same inputs (random ids, no padding):
 - Hugging Face `transformers.BertModel(BertConfig())` in torch, `eval()`,
   under `torch.inference_mode()` with 2 threads;
 - a 4096 x 4096 fp32 `tf.linalg.matmul`, interleaved with the models, for
-  the peak (see `matmul_peak`).
+  the peak (see `matmul_peak`);
+- the encoder's matrix products alone (`matrix_products`): the ceiling of
+  any implementation that does the same matrix work the same way, shown
+  so that a ratio against a peer can be read against what is left to gain.
 
 Throughput is sequences per second. Achieved GFLOP/s counts the matmuls
 only (analytically, see `flops_per_sequence`); its fraction is of the best
@@ -37,12 +40,14 @@ KERASBERT_XLA = "kerasbert (tf.function, XLA)"
 KERAS_HUB = "keras-hub BertBackbone (tf.function)"
 KERAS_HUB_PREDICT = "keras-hub BertBackbone (predict_on_batch)"
 HUGGING_FACE = "Hugging Face BertModel (torch)"
+MATRIX_PRODUCTS = "the encoder's matrix products alone (tf.function)"
 PACKAGES = {
     KERASBERT: "kerasbert",
     KERASBERT_XLA: "kerasbert",
     KERAS_HUB: "keras-hub",
     KERAS_HUB_PREDICT: "keras-hub",
     HUGGING_FACE: "transformers",
+    MATRIX_PRODUCTS: "ceiling",
 }
 
 
@@ -96,6 +101,54 @@ def huggingface_model(config):
     import transformers
 
     return transformers.BertModel(sizes.huggingface_config(config)).eval()
+
+
+def matrix_products(config, batch, seq_length):
+    """A factory for `measure`: the matrix products that `flops_per_sequence`
+    counts for `batch` sequences, and nothing else, run one after another
+    in one `tf.function` on random float32 operands of the encoder's shapes,
+    with each layer's own weights: per layer the fused Q/K/V projection, the
+    attention scores and context (batched over sequences and heads), the
+    output projection and the two feed-forward products; then the pooler.
+    No bias, activation, softmax, LayerNorm, embedding or layout change, so
+    no implementation of the same math on the same kernels runs faster."""
+
+    def build():
+        import tensorflow as tf
+
+        h, i, heads = config.hidden_size, config.intermediate_size, config.num_attention_heads
+        rows, head_size = batch * seq_length, h // heads
+        normal = lambda *shape: tf.random.normal(shape, stddev=0.05, seed=1)  # noqa: E731
+        x, wide = normal(rows, h), normal(rows, i)
+        queries = normal(batch, heads, seq_length, head_size)
+        probs = normal(batch, heads, seq_length, seq_length)
+        layers = [
+            (normal(h, 3 * h), normal(h, h), normal(h, i), normal(i, h)) for _ in range(config.num_hidden_layers)
+        ]
+        first_tokens, pooler = normal(batch, h), normal(h, h)
+
+        @tf.function
+        def products():
+            outputs = []
+            for qkv, output, up, down in layers:
+                for a, b, transpose_b in (
+                    (x, qkv, False),
+                    (queries, queries, True),  # scores: Q K^T
+                    (probs, queries, False),  # context: P V
+                    (x, output, False),
+                    (x, up, False),
+                    (wide, down, False),
+                ):
+                    # One at a time, as in the encoder, where each waits for the last.
+                    with tf.control_dependencies(outputs[-1:]):
+                        outputs.append(tf.linalg.matmul(a, b, transpose_b=transpose_b))
+            with tf.control_dependencies(outputs[-1:]):
+                outputs.append(tf.linalg.matmul(first_tokens, pooler))
+            return outputs  # all of them: a product nobody reads would be pruned
+
+        return products
+
+    return build
 
 
 def factories(config, batch, seq_length=SEQ_LENGTH):
@@ -160,6 +213,7 @@ def factories(config, batch, seq_length=SEQ_LENGTH):
         KERAS_HUB: keras_hub("tf.function"),
         KERAS_HUB_PREDICT: keras_hub("predict_on_batch"),
         HUGGING_FACE: huggingface,
+        MATRIX_PRODUCTS: matrix_products(config, batch, seq_length),
     }
 
 
@@ -231,6 +285,11 @@ def _ratios(rows):
         for peer in ("keras-hub", "transformers"):
             ratios.append(
                 ratio(f"encoder inference, batch {batch}", best["kerasbert"], best[peer], target=target)
+            )
+        ceiling = [r for r in at if r["package"] == "ceiling"]
+        if ceiling:
+            ratios.append(
+                ratio(f"encoder inference, batch {batch}: share of its matrix products' rate", best["kerasbert"], ceiling[0])
             )
         if batch == max(row["batch"] for row in rows):
             ratios.append(

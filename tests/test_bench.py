@@ -78,3 +78,35 @@ def test_quick_mode_writes_well_formed_results(tmp_path):
         assert f"| {r['what']} | {r['numerator']} / {r['denominator']} | {r['ratio']:.2f} |" in ratio_table
     for result in results["benchmarks"].values():
         assert f"## {result['title']}" in markdown
+
+
+MATRIX_PRODUCTS_FLOPS = """
+import json
+import numpy as np
+from bench import encoder_inference, sizes
+config, batch, length = sizes.preset("tiny"), 3, 16
+products = encoder_inference.matrix_products(config, batch, length)()
+graph = products.get_concrete_function().graph
+flops, others = 0, set()
+for op in graph.get_operations():
+    if op.type in ("MatMul", "BatchMatMulV2"):
+        a, b = (tuple(t.shape) for t in op.inputs)
+        transpose_b = op.get_attr("transpose_b" if op.type == "MatMul" else "adj_y")
+        flops += 2 * int(np.prod(op.outputs[0].shape)) * (b[-1] if transpose_b else b[-2])
+    elif op.type not in ("Placeholder", "NoOp", "Identity"):
+        others.add(op.type)
+expected = batch * encoder_inference.flops_per_sequence(config, length)
+print(json.dumps({"flops": flops, "expected": expected, "others": sorted(others)}))
+"""
+
+
+def test_matrix_products_alone_do_the_flops_the_encoder_is_credited_with():
+    # The ceiling row of the encoder benchmark must do exactly the matrix
+    # work `flops_per_sequence` counts, and no other computation.
+    done = subprocess.run(
+        [sys.executable, "-c", MATRIX_PRODUCTS_FLOPS], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    counted = json.loads(done.stdout.strip().splitlines()[-1])
+    assert counted["flops"] == counted["expected"]
+    assert counted["others"] == []
