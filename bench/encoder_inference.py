@@ -312,6 +312,8 @@ def markdown(result):
         f"{result['gflop_per_sequence']:.2f} GFLOP per sequence (matmuls). "
         f"Peak: {result['peak_gflops']:.1f} GFLOP/s (best fp32 matmul median of the run). "
         f"Hugging Face attention: `{result['huggingface_attention']}`. "
+        "The encoder's matrix products alone: those the GFLOP/s count, with the encoder's shapes, "
+        "one after another and nothing else (the ceiling of the same math on the same kernels). "
         "Ratio columns: this row's median over the peer's best median at the same batch.",
         "",
         "| batch | implementation | seq/s median | min | max | GFLOP/s | of peak | vs keras-hub | vs Hugging Face |",
