@@ -286,11 +286,9 @@ def _ratios(rows):
             ratios.append(
                 ratio(f"encoder inference, batch {batch}", best["kerasbert"], best[peer], target=target)
             )
-        ceiling = [r for r in at if r["package"] == "ceiling"]
-        if ceiling:
-            ratios.append(
-                ratio(f"encoder inference, batch {batch}: share of its matrix products' rate", best["kerasbert"], ceiling[0])
-            )
+        ceiling = next(r for r in at if r["package"] == "ceiling")
+        what = f"encoder inference, batch {batch}: share of its matrix products' rate"
+        ratios.append(ratio(what, best["kerasbert"], ceiling))
         if batch == max(row["batch"] for row in rows):
             ratios.append(
                 ratio(
