@@ -70,7 +70,7 @@ test: $(VENV)/.installed-test
 # and bench/RESULTS.md; 13.5 minutes here while other work held a core. QUICK=1: a smoke run
 # at tiny sizes (about a minute; tests/test_bench.py runs it) that writes to a temporary directory instead.
 bench: $(VENV)/.installed-test
-	$(BIN)/python -m bench $(if $(QUICK),--quick)
+	$(BIN)/python -m bench $(if $(QUICK),--quick) $(if $(RUNS),--runs=$(RUNS))
 
 $(VENV)/.installed-demo: setup.py | $(BIN)/python
 	$(BIN)/pip install -e '.[demo]'

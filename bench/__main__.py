@@ -1,7 +1,12 @@
 """Runs the benchmarks: `python -m bench [NAME ...] [--quick] [--repeats=N]
-[--output_dir=DIR]`.
+[--runs=N] [--output_dir=DIR]`.
 
-With no NAME, all of them (`bench.BENCHMARKS`). Writes
+With no NAME, all of them (`bench.BENCHMARKS`). With `--runs=N` the whole
+sequence runs N times, every benchmark in a fresh process each time; the
+ratio table then gives each ratio's median over the runs, judges the
+targets by it and shows the spread (one run's ratios moved by 5-10% between
+runs minutes apart here). The tables of each benchmark are its last run's.
+Writes
 `results.json` and `RESULTS.md` in `--output_dir` (default `bench/`;
 a temporary directory with `--quick`). A run of some
 benchmarks replaces their entries in an existing `results.json` of the same
@@ -23,6 +28,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 QUICK_OUTPUT_DIR = os.path.join(tempfile.gettempdir(), "kerasbert_bench_quick")
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("repeats", None, "Timed samples per peer (default 5; 1 with --quick).")
+flags.DEFINE_integer("runs", 1, "Runs of the whole sequence; ratios are medians over them.", lower_bound=1)
 flags.DEFINE_bool("quick", False, "Smoke run: tiny sizes, fewer peers, under a minute; not a measurement.")
 flags.DEFINE_string(
     "output_dir",
@@ -64,21 +70,26 @@ def main(argv):
         )
     results = _previous_results(output_dir, FLAGS.quick)
     results.update(machine=machine, settings=dataclasses.asdict(options))
-    for index, name in enumerate(names):
-        log(f"=== {name} ({index + 1}/{len(names)}) ===")
-        begun, load = time.perf_counter(), os.getloadavg()[0]
-        arguments = [name, f"--repeats={repeats}"] + ["--quick"] * options.quick
-        if name == "encoder_inference" and "matmul_peak" in names:
-            arguments.append(f"--peak_gflops={results['benchmarks']['matmul_peak']['peak_gflops']}")
-        result = run_in_child("bench.child", *arguments)  # a fresh process each (bench.child)
-        result.setdefault("repeats", repeats)
-        result.update(
-            date=machine["date"],
-            seconds=time.perf_counter() - begun,
-            load_average=[load, os.getloadavg()[0]],
-        )
-        results["benchmarks"][name] = result
-        log(f"=== {name}: {result['seconds']:.0f} s ===")
+    runs = {name: [] for name in names}
+    for run in range(FLAGS.runs):
+        for index, name in enumerate(names):
+            of_runs = f", run {run + 1}/{FLAGS.runs}" if FLAGS.runs > 1 else ""
+            log(f"=== {name} ({index + 1}/{len(names)}{of_runs}) ===")
+            date, begun, load = report.now(), time.perf_counter(), os.getloadavg()[0]
+            arguments = [name, f"--repeats={repeats}"] + ["--quick"] * options.quick
+            if name == "encoder_inference" and "matmul_peak" in names:
+                arguments.append(f"--peak_gflops={runs['matmul_peak'][-1]['peak_gflops']}")
+            result = run_in_child("bench.child", *arguments)  # a fresh process each (bench.child)
+            result.setdefault("repeats", repeats)
+            result.update(
+                date=date,
+                seconds=time.perf_counter() - begun,
+                load_average=[load, os.getloadavg()[0]],
+            )
+            runs[name].append(result)
+            log(f"=== {name}: {result['seconds']:.0f} s ===")
+    for name in names:
+        results["benchmarks"][name] = report.over_runs(runs[name])
     results["seconds"] = time.perf_counter() - started
     results["machine"]["load_average_end"] = list(os.getloadavg())
     _write(output_dir, results)

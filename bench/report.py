@@ -5,6 +5,7 @@ import importlib
 import importlib.metadata
 import os
 import platform
+import statistics
 import subprocess
 
 PACKAGES = (
@@ -36,7 +37,7 @@ def machine_description():
         except importlib.metadata.PackageNotFoundError:
             versions[package] = None
     return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": now(),
         "cpu": model,
         "cpu_features": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags],
         "cores": os.cpu_count(),
@@ -49,6 +50,29 @@ def machine_description():
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "versions": versions,
     }
+
+
+def now():
+    """The UTC date and time, to the second, ISO 8601."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def over_runs(runs):
+    """One benchmark's result from its runs (each a result dict, in order):
+    the last run's, with each ratio replaced by its median over the runs
+    (the target judged on that median) and `over_runs` holding every run's
+    value; `runs` keeps each run's date, seconds and ratios."""
+    if len({tuple(r["what"] for r in run["ratios"]) for run in runs}) != 1:
+        raise ValueError("the runs of one benchmark gave different ratios: " + runs[0].get("title", "?"))
+    combined = dict(runs[-1])
+    combined["runs"] = [{key: run[key] for key in ("date", "seconds", "ratios")} for run in runs]
+    combined["ratios"] = []
+    for index, last in enumerate(runs[-1]["ratios"]):
+        values = [run["ratios"][index]["ratio"] for run in runs]
+        median = statistics.median(values)
+        met = None if last["target"] is None else bool(median >= last["target"])
+        combined["ratios"].append(dict(last, ratio=median, over_runs=values, met=met))
+    return combined
 
 
 def _read(path):
@@ -75,15 +99,18 @@ def _git_revision():
 def summary(results):
     """The ratios of every benchmark, one table."""
     lines = [
-        "| benchmark | comparison | ratio | target | met |",
-        "|---|---|---:|---:|:---:|",
+        "| benchmark | comparison | ratio | runs | target | met |",
+        "|---|---|---:|---:|---:|:---:|",
     ]
     for name, result in results["benchmarks"].items():
         for r in result.get("ratios", []):
+            values = r.get("over_runs", [r["ratio"]])
+            spread = f"{len(values)}: {min(values):.2f}-{max(values):.2f}" if len(values) > 1 else "1"
             target = "" if r["target"] is None else f"{r['target']:g}"
             met = "" if r["met"] is None else ("yes" if r["met"] else "**no**")
             lines.append(
-                f"| {r['what']} | {r['numerator']} / {r['denominator']} | {r['ratio']:.2f} | {target} | {met} |"
+                f"| {r['what']} | {r['numerator']} / {r['denominator']} | {r['ratio']:.2f} | {spread} "
+                f"| {target} | {met} |"
             )
     return "\n".join(lines)
 
@@ -111,7 +138,8 @@ def markdown(results):
         "",
         "## Ratios",
         "",
-        "kerasbert over its peer (throughputs; latencies: peer over kerasbert), best variant of each.",
+        "kerasbert over its peer (throughputs; latencies: peer over kerasbert), best variant of each; "
+        "over several runs (`--runs`), the median of the runs' ratios, their number and range.",
         "",
         summary(results),
     ]
@@ -127,6 +155,8 @@ def markdown(results):
             f"Measured {result['date']}: {result['repeats']} repetitions, {result['seconds']:.0f} s, "
             f"1-minute load average {start:.2f} before and {end:.2f} after."
         )
+        if len(result.get("runs", [])) > 1:
+            when += f" The last of {len(result['runs'])} runs (from {result['runs'][0]['date']})."
         summary_line = module.__doc__.strip().split("\n\n")[0]
         lines += ["", f"## {result['title']}", "", summary_line, "", when, "", module.markdown(result)]
     return "\n".join(lines) + "\n"

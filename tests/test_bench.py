@@ -1,9 +1,11 @@
 """The benchmark harness in quick mode, as `make bench QUICK=1` runs it:
 it must run and write well-formed results (never a speed threshold)."""
 
+import importlib.util
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 
@@ -72,12 +74,51 @@ def test_quick_mode_writes_well_formed_results(tmp_path):
     markdown = (tmp_path / "RESULTS.md").read_text()
     assert "quick mode" in markdown
     ratio_table = markdown.split("## Ratios", 1)[1].split("\n## ", 1)[0]
-    assert "| benchmark | comparison | ratio | target | met |" in ratio_table
+    assert "| benchmark | comparison | ratio | runs | target | met |" in ratio_table
     all_ratios = [r for result in results["benchmarks"].values() for r in result["ratios"]]
     for r in all_ratios:
         assert f"| {r['what']} | {r['numerator']} / {r['denominator']} | {r['ratio']:.2f} |" in ratio_table
     for result in results["benchmarks"].values():
         assert f"## {result['title']}" in markdown
+
+
+def test_several_runs_judge_each_ratio_by_its_median(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--runs=3", "data_creation", f"--output_dir={tmp_path}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-5000:]
+    result = json.loads((tmp_path / "results.json").read_text())["benchmarks"]["data_creation"]
+    assert len(result["runs"]) == 3
+    assert sorted(run["date"] for run in result["runs"]) == [run["date"] for run in result["runs"]]
+    assert result["ratios"]
+    markdown = (tmp_path / "RESULTS.md").read_text()
+    for r, *per_run in zip(result["ratios"], *(run["ratios"] for run in result["runs"])):
+        assert r["over_runs"] == [run_ratio["ratio"] for run_ratio in per_run]
+        assert r["ratio"] == statistics.median(r["over_runs"])
+        assert r["met"] == (None if r["target"] is None else r["ratio"] >= r["target"])
+        spread = f"3: {min(r['over_runs']):.2f}-{max(r['over_runs']):.2f}"
+        assert f"| {r['ratio']:.2f} | {spread} |" in markdown
+    assert "The last of 3 runs" in markdown
+
+
+def test_runs_that_disagree_on_their_ratios_are_refused():
+    # bench/report.py by its path: importing the `bench` package would set
+    # torch's OpenMP policy in this process's environment.
+    spec = importlib.util.spec_from_file_location("bench_report", os.path.join(REPO, "bench", "report.py"))
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    ratio = {"what": "a", "numerator": "x", "denominator": "y", "ratio": 1.0, "target": 1.1, "met": False}
+    run = {"title": "T", "date": "d", "seconds": 1.0, "ratios": [ratio]}
+    other = dict(run, ratios=[dict(ratio, what="b")])
+    with pytest.raises(ValueError, match="different ratios"):
+        report.over_runs([run, other])
+    runs = [dict(run, ratios=[dict(ratio, ratio=value)]) for value in (1.3, 1.15, 1.05)]
+    combined = report.over_runs(runs)["ratios"][0]
+    assert (combined["ratio"], combined["met"], combined["over_runs"]) == (1.15, True, [1.3, 1.15, 1.05])
 
 
 MATRIX_PRODUCTS_FLOPS = """
