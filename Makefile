@@ -69,6 +69,7 @@ test: $(VENV)/.installed-test
 # Benchmarks against keras-hub and Hugging Face (bench/): writes bench/results.json
 # and bench/RESULTS.md; 13.5 minutes here while other work held a core. QUICK=1: a smoke run
 # at tiny sizes (about a minute; tests/test_bench.py runs it) that writes to a temporary directory instead.
+# RUNS=3: the whole sequence three times, each ratio judged by its median over the runs (about 35 minutes).
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench $(if $(QUICK),--quick) $(if $(RUNS),--runs=$(RUNS))
 
