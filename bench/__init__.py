@@ -3,8 +3,9 @@
 `python -m bench` (or `make bench`) runs them all and writes
 `bench/results.json` and `bench/RESULTS.md`; `python -m bench NAME ...`
 runs some (`--quick` for a smoke run at tiny sizes, `--repeats`,
-`--runs` for the ratios' medians over several runs, `--output_dir`). One module per benchmark, each with `run(options)` ->
-result dict and `markdown(result)` -> its table:
+`--runs` for the ratios' medians over several runs, `--output_dir`). One
+module per benchmark, each with `run(options)` -> result dict and
+`markdown(result)` -> its table:
 
 - `matmul_peak`: best fp32 matmul GFLOP/s, the yardstick;
 - `encoder_inference`: BERT-base forward pass, batch 1, 8, 32;
