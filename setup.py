@@ -35,6 +35,7 @@ setup(
     install_requires=[
         "tensorflow==2.21.*",
         "tensorflow-text==2.21.*",
+        "tensorflow-serving-api==2.21.*",  # PredictionLog: the bundles' warm-up requests
         "keras>=3.15",
         "absl-py",
         "google-crc32c",  # TFRecord framing in data creation's worker processes

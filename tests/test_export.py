@@ -16,7 +16,7 @@ import tensorflow_text  # noqa: F401  (registers the ops the text modules use)
 
 from c_api_runner import build_runner, graph_op_types, run_signature
 from kerasbert import BertConfig, BertEncoder, BertPretrainer
-from kerasbert.export import export_encoder, export_model_dir, export_serving
+from kerasbert.export import export_encoder, export_model_dir, export_serving, read_warmup_requests
 from kerasbert.model_dir import load_pretrainer
 from kerasbert.text import BertPreprocessor, WordPieceTokenizer
 
@@ -404,6 +404,24 @@ def test_export_killed_midway_leaves_no_target(model_dir, tmp_path):
     inputs = {"input_word_ids": [[101, 102]], "input_mask": [[1, 1]], "input_type_ids": [[0, 0]]}
     outputs = tf.saved_model.load(str(target))({k: tf.constant(v) for k, v in inputs.items()})
     assert outputs["pooled_output"].shape == (1, 32)
+
+
+def test_export_program_writes_the_warmup_batch_sizes_asked_for(model_dir, tmp_path):
+    def export(*flags):
+        return subprocess.run(
+            [sys.executable, os.path.join(ROOT, "train", "export.py"), f"--model_dir={model_dir}",
+             "--export_type=serving", f"--export_dir={tmp_path / 'bundle'}", *flags],
+            capture_output=True, text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        )
+
+    refused = export("--serving_warmup_batch_sizes=1,x")
+    assert refused.returncode == 1
+    assert "export: --serving_warmup_batch_sizes=1,x: not a list of integers" in refused.stderr
+    done = export("--serving_jit_compile", "--serving_warmup_batch_sizes=2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    requests = read_warmup_requests(tmp_path / "bundle" / "1")
+    assert {len(next(iter(inputs.values()))) for _, inputs in requests} == {2}
+    assert len(requests) == 2 * 8 + 1  # two text signatures at 8 length buckets, and ids
 
 
 def test_kerasbert_hub_keras_layer_fine_tunes_the_encoder(exports):

@@ -34,6 +34,12 @@ flags.DEFINE_bool(
     "Run the serving bundle's model under XLA (~1.6x lower latency on CPU; "
     "tensorflow_model_server then needs --xla_cpu_compilation_enabled=true).",
 )
+flags.DEFINE_list(
+    "serving_warmup_batch_sizes",
+    ["1", "8"],
+    "Request batch sizes the bundle's assets.extra/tf_serving_warmup_requests warms up "
+    "(every length bucket of each under XLA); empty: no warm-up file.",
+)
 
 
 def main(argv):
@@ -45,6 +51,14 @@ def main(argv):
             raise ValueError("give exactly one of --model_dir and --checkpoint")
         from kerasbert.export import export_model_dir
 
+        try:
+            warmup_batch_sizes = [int(size) for size in f.serving_warmup_batch_sizes]
+        except ValueError:
+            raise ValueError(
+                f"--serving_warmup_batch_sizes={','.join(f.serving_warmup_batch_sizes)}: "
+                "not a list of integers"
+            ) from None
+
         written = export_model_dir(
             f.model_dir or f.checkpoint,
             f.export_dir,
@@ -55,6 +69,7 @@ def main(argv):
             lower_case=f.do_lower_case,
             overwrite=f.overwrite,
             serving_jit_compile=f.serving_jit_compile,
+            serving_warmup_batch_sizes=warmup_batch_sizes,
         )
     print(json.dumps(written, indent=1))
 

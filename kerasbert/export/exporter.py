@@ -8,6 +8,7 @@ from kerasbert.export.hub_encoder import HubEncoder
 from kerasbert.export.hub_preprocessor import HubPreprocessor
 from kerasbert.export.hub_text_encoder import HubTextEncoder
 from kerasbert.export.serving_bundle import ServingBundle
+from kerasbert.export.serving_warmup import warmup_requests, write_warmup_requests
 from kerasbert.io_utils import atomic_directory
 from kerasbert.model_dir import load_model
 from kerasbert.models import BertPretrainer
@@ -30,8 +31,9 @@ class ExportWriteError(OSError):
     """An export could not be written; an existing one at the path is intact."""
 
 
-def save_module(module, export_dir, overwrite=False, signatures=None):
-    """`tf.saved_model.save` into a temporary directory renamed into place.
+def save_module(module, export_dir, overwrite=False, signatures=None, write_extra=None):
+    """`tf.saved_model.save` into a temporary directory renamed into place;
+    `write_extra(directory)`, if given, adds files to it before the rename.
 
     Raises:
         ExportWriteError: the write failed (a full disk, say), naming the
@@ -40,6 +42,8 @@ def save_module(module, export_dir, overwrite=False, signatures=None):
     try:
         with atomic_directory(export_dir, overwrite=overwrite) as tmp:
             tf.saved_model.save(module, tmp, signatures=signatures)
+            if write_extra is not None:
+                write_extra(tmp)
     except (OSError, tf.errors.OpError) as e:
         if isinstance(e, FileExistsError):
             raise
@@ -88,15 +92,19 @@ def export_serving(
     label_names=None,
     overwrite=False,
     jit_compile=False,
+    warmup_batch_sizes=(1, 8),
 ):
     """Writes a TF Serving bundle to `export_dir/<version>/` (see
-    `ServingBundle`)."""
+    `ServingBundle`), with the warm-up requests the model server replays
+    at load for `warmup_batch_sizes` (see `serving_warmup`; none if empty)."""
     if not isinstance(version, int) or version < 0:
         raise ValueError(f"version={version!r}: TF Serving versions are integers >= 0")
     tokenizer = classic_tokenizer(vocab_file, lower_case)
     bundle = ServingBundle(model, tokenizer, seq_length, output_names, label_names, jit_compile)
+    requests = warmup_requests(bundle, warmup_batch_sizes) if warmup_batch_sizes else []
     target = os.path.join(export_dir, str(version))
-    return save_module(bundle, target, overwrite, bundle.signatures)
+    write_extra = (lambda directory: write_warmup_requests(requests, directory)) if requests else None
+    return save_module(bundle, target, overwrite, bundle.signatures, write_extra)
 
 
 def export_model_dir(
@@ -109,6 +117,7 @@ def export_model_dir(
     lower_case=None,
     overwrite=False,
     serving_jit_compile=False,
+    serving_warmup_batch_sizes=(1, 8),
 ):
     """Exports a trained model directory (or checkpoint prefix).
 
@@ -117,7 +126,8 @@ def export_model_dir(
     `export_dir`; a single type writes to `export_dir` itself (`serving`:
     `export_dir/<version>/`). Existing targets are refused before anything
     is written, unless `overwrite`. `serving_jit_compile`: the bundle's
-    model runs under XLA (see `ServingBundle`).
+    model runs under XLA (see `ServingBundle`); `serving_warmup_batch_sizes`:
+    see `export_serving`.
 
     Returns:
         dict export type -> written directory.
@@ -163,6 +173,7 @@ def export_model_dir(
                 ENCODER_SERVING_OUTPUTS,
                 overwrite=True,
                 jit_compile=serving_jit_compile,
+                warmup_batch_sizes=serving_warmup_batch_sizes,
             )
     return written
 

@@ -40,7 +40,9 @@ class ServingBundle(tf.__internal__.tracking.AutoTrackable):
             CPU (mini, batch 1 and 8). Lengths are then rounded up to a
             multiple of 16, so `sequence_output` may hold a few more padding
             positions, and each new (batch size, length) pair compiles once
-            (0.3-0.8 s). `tensorflow_model_server` runs it only with
+            (0.6-1.0 s for `mini`; `export_serving` writes warm-up requests
+            that move these compiles to the server's load).
+            `tensorflow_model_server` runs it only with
             `--xla_cpu_compilation_enabled=true`; hence off by default.
 
     Example:
