@@ -42,7 +42,10 @@ def warmup_requests(bundle, batch_sizes=(1, 8)):
     for size in batch_sizes:
         if not isinstance(size, (int, np.integer)) or size < 1:
             raise ValueError(f"warm-up batch size {size!r} is not an integer >= 1")
-    lengths = length_buckets(bundle.seq_length) if bundle.jit_compile else [min(16, bundle.seq_length)]
+    if bundle.jit_compile:
+        lengths = length_buckets(bundle.seq_length)
+    else:
+        lengths = [min(LENGTH_BUCKET, bundle.seq_length)]
     count = len(batch_sizes) * (2 * len(lengths) + 1)
     if count > MAX_WARMUP_REQUESTS:
         raise ValueError(
