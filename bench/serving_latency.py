@@ -101,7 +101,7 @@ def _run(options, export_dir):
         started = time.perf_counter()
         warmup = read_warmup_requests(target)
         for signature, inputs in warmup:
-            signatures[signature](**{key: tf.constant(value) for key, value in inputs.items()})
+            signatures[signature](**inputs)
         warmups[name] = {"requests": len(warmup), "seconds": round(time.perf_counter() - started, 2)}
         log(f"serving_latency: {name}: {len(warmup)} warm-up requests in {warmups[name]['seconds']} s")
         bundles[name] = signatures["serving_default"]

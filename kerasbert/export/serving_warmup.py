@@ -46,20 +46,13 @@ def warmup_requests(bundle, batch_sizes=(1, 8)):
         lengths = length_buckets(bundle.seq_length)
     else:
         lengths = [min(LENGTH_BUCKET, bundle.seq_length)]
-    count = len(batch_sizes) * (2 * len(lengths) + 1)
-    if count > MAX_WARMUP_REQUESTS:
-        raise ValueError(
-            f"warm-up batch sizes {batch_sizes} make {count} requests; TF Serving reads at most "
-            f"{MAX_WARMUP_REQUESTS}"
-        )
     word = _one_piece_word(bundle.tokenizer)
     word_id = bundle.tokenizer.vocabulary.index(word)
     requests = []
     for size in batch_sizes:
         for length in lengths:
             # Packed: [CLS] text [SEP], and [CLS] text [SEP] text_b [SEP].
-            text = _texts(word, length - 2, size)
-            requests.append(("serving_default", {"text": text}))
+            requests.append(("serving_default", {"text": _texts(word, length - 2, size)}))
             pair = {"text": _texts(word, (length - 3) // 2, size), "text_b": _texts(word, (length - 2) // 2, size)}
             requests.append(("text_pair", pair))
         shape = [size, bundle.seq_length]
@@ -69,6 +62,11 @@ def warmup_requests(bundle, batch_sizes=(1, 8)):
             "input_type_ids": np.zeros(shape, np.int32),
         }
         requests.append(("ids", ids))
+    if len(requests) > MAX_WARMUP_REQUESTS:
+        raise ValueError(
+            f"warm-up batch sizes {batch_sizes} make {len(requests)} requests; TF Serving reads at "
+            f"most {MAX_WARMUP_REQUESTS}"
+        )
     return requests
 
 
