@@ -19,7 +19,7 @@ DEMO_DIR := saved_models/demo
 # DEMO_STEPS. `tiny` (L2/H128) runs about 3x as many steps as `mini` in the
 # same time (4,435 on a half-speed host, 2026-12-04; `mini` 850-2,100), and
 # only with those does the exported module beat random weights, (a) > (b):
-# `mini` needs more than 6,000 steps for that (README, Status).
+# `mini` needs more than 6,000 steps for that (docs/status.md).
 # Five duplicates of the text, each with its own masks and sentence pairs
 # (94,113 instances; 6 s more than two): the ~4,400 steps are 1.5 passes
 # instead of 3.8, and held-out NSP rose from 0.614 to 0.690 (its loss 0.85 ->
