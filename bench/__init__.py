@@ -17,6 +17,8 @@ module per benchmark, each with `run(options)` -> result dict and
 
 Each benchmark runs in a fresh process of its own (`bench.child`); within
 it the peers run interleaved, warm-up excluded (`bench.timing`).
+`python -m bench.profile` is not a benchmark: it traces the TensorFlow
+peers of one and tables their op time by op type.
 """
 
 import os

@@ -39,16 +39,16 @@ def check_numbers(value, key="", path="results"):
             assert value > 0, path
 
 
+def run_module(*arguments):
+    """`python -m <arguments>` in the repository; its stdout once it succeeded."""
+    done = subprocess.run([sys.executable, "-m", *arguments], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-5000:]
+    return done.stdout
+
+
 @pytest.mark.slow
 def test_quick_mode_writes_well_formed_results(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", f"--output_dir={tmp_path}"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-5000:]
+    run_module("bench", "--quick", f"--output_dir={tmp_path}")
 
     with open(tmp_path / "results.json") as f:
         results = json.load(f)
@@ -83,14 +83,7 @@ def test_quick_mode_writes_well_formed_results(tmp_path):
 
 
 def test_several_runs_judge_each_ratio_by_its_median(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--runs=3", "data_creation", f"--output_dir={tmp_path}"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-5000:]
+    run_module("bench", "--quick", "--runs=3", "data_creation", f"--output_dir={tmp_path}")
     result = json.loads((tmp_path / "results.json").read_text())["benchmarks"]["data_creation"]
     assert len(result["runs"]) == 3
     assert sorted(run["date"] for run in result["runs"]) == [run["date"] for run in result["runs"]]
@@ -151,3 +144,40 @@ def test_matrix_products_alone_do_the_flops_the_encoder_is_credited_with():
     counted = json.loads(done.stdout.strip().splitlines()[-1])
     assert counted["flops"] == counted["expected"]
     assert counted["others"] == []
+
+
+def test_profile_counts_each_matrix_product_once(tmp_path):
+    # The tiny encoder (2 layers) runs 13 matrix products per step: per layer
+    # Q/K/V, scores, context, output and the two feed-forward ones, then the
+    # pooler; so does its ceiling. Each must be counted once per step, on
+    # whichever executor thread ran it.
+    stdout = run_module(
+        "bench.profile", "encoder_inference", "--quick", "--batch=2", "--steps=2", f"--logdir={tmp_path}"
+    )
+    result = json.loads((tmp_path / "profile.json").read_text())
+    assert (result["benchmark"], result["batch"], result["steps"]) == ("encoder_inference", 2, 2)
+    peers = result["peers"]
+    assert list(peers) == [
+        "kerasbert (tf.function)",
+        "keras-hub BertBackbone (tf.function)",
+        "the encoder's matrix products alone (tf.function)",
+    ]
+    check_numbers(peers)
+    for name, peer in peers.items():
+        products = sum(op["count"] for op_type, op in peer["ops"].items() if "MatMul" in op_type)
+        if "keras-hub" not in name:
+            assert products == 13, (name, peer["ops"])
+        assert peer["wall_ms"] > 0 and all(op["ms"] >= 0 for op in peer["ops"].values()), name
+        assert name in stdout
+    traces = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert len(traces) == 3 and all(list(p.glob("plugins/profile/*/*.xplane.pb")) for p in traces)
+
+
+def test_profile_of_the_pretraining_step_names_its_gradient_ops(tmp_path):
+    run_module("bench.profile", "pretraining_step", "--quick", "--steps=1", f"--logdir={tmp_path}")
+    peers = json.loads((tmp_path / "profile.json").read_text())["peers"]
+    assert len(peers) == 3
+    check_numbers(peers)
+    for name, peer in peers.items():
+        assert "BiasAddGrad" in peer["ops"] or "Sum" in peer["ops"], (name, sorted(peer["ops"]))
+        assert any("MatMul" in op_type for op_type in peer["ops"]), name
