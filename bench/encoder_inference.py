@@ -3,7 +3,9 @@
 Peers, all with random weights and the same inputs (random ids, no padding):
 
 - kerasbert `BertEncoder(BertConfig.preset("base"))` called in a
-  `tf.function`, without XLA and with `jit_compile=True`;
+  `tf.function`, without XLA and with `jit_compile=True`, and (from batch
+  2 on) with `concurrent_splits=2`, the batch encoded in two parts side
+  by side;
 - `keras_hub.models.BertBackbone` of the same sizes, called in a
   `tf.function` and through `predict_on_batch` (both shown; ratios use the
   faster; at batch 32 only the one faster at batch 8 runs);
@@ -37,6 +39,7 @@ NUMBER = {1: 4, 4: 2, 8: 1, 32: 1}
 
 KERASBERT = "kerasbert (tf.function)"
 KERASBERT_XLA = "kerasbert (tf.function, XLA)"
+KERASBERT_SPLIT = "kerasbert (tf.function, 2 concurrent parts)"
 KERAS_HUB = "keras-hub BertBackbone (tf.function)"
 KERAS_HUB_PREDICT = "keras-hub BertBackbone (predict_on_batch)"
 HUGGING_FACE = "Hugging Face BertModel (torch)"
@@ -44,6 +47,7 @@ MATRIX_PRODUCTS = "the encoder's matrix products alone (tf.function)"
 PACKAGES = {
     KERASBERT: "kerasbert",
     KERASBERT_XLA: "kerasbert",
+    KERASBERT_SPLIT: "kerasbert",
     KERAS_HUB: "keras-hub",
     KERAS_HUB_PREDICT: "keras-hub",
     HUGGING_FACE: "transformers",
@@ -86,10 +90,10 @@ def random_inputs(config, batch, seq_length, seed=0):
 
 # One model per package and size, shared by the peers and batch sizes.
 @functools.lru_cache(maxsize=None)
-def kerasbert_encoder(config):
+def kerasbert_encoder(config, concurrent_splits=1):
     from kerasbert import BertEncoder
 
-    return BertEncoder(sizes.kerasbert_config(config))
+    return BertEncoder(sizes.kerasbert_config(config), concurrent_splits=concurrent_splits)
 
 
 keras_hub_backbone = functools.lru_cache(maxsize=None)(sizes.keras_hub_backbone)
@@ -155,11 +159,11 @@ def factories(config, batch, seq_length=SEQ_LENGTH):
     """name -> factory of a step running one batch (see `timing.measure`)."""
     data = random_inputs(config, batch, seq_length)
 
-    def kerasbert(jit_compile):
+    def kerasbert(jit_compile, concurrent_splits=1):
         def build():
             import tensorflow as tf
 
-            encoder = kerasbert_encoder(config)
+            encoder = kerasbert_encoder(config, concurrent_splits)
             inputs = {
                 "input_word_ids": tf.constant(data["ids"]),
                 "input_mask": tf.constant(data["mask"]),
@@ -207,14 +211,18 @@ def factories(config, batch, seq_length=SEQ_LENGTH):
 
         return step
 
-    return {
+    peers = {
         KERASBERT: kerasbert(False),
         KERASBERT_XLA: kerasbert(True),
+        KERASBERT_SPLIT: kerasbert(False, concurrent_splits=2),
         KERAS_HUB: keras_hub("tf.function"),
         KERAS_HUB_PREDICT: keras_hub("predict_on_batch"),
         HUGGING_FACE: huggingface,
         MATRIX_PRODUCTS: matrix_products(config, batch, seq_length),
     }
+    if batch < 2:  # one sequence is never cut in parts: the same as KERASBERT
+        del peers[KERASBERT_SPLIT]
+    return peers
 
 
 def memory_factories(quick):

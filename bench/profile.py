@@ -3,7 +3,8 @@
 [--logdir=DIR]`.
 
 Each TensorFlow peer of the benchmark (kerasbert and keras-hub; for the
-encoder also its matrix products alone, the ceiling) runs `--steps` steps
+encoder also kerasbert with `concurrent_splits=2` and its matrix products
+alone, the ceiling) runs `--steps` steps
 under the TensorFlow profiler, after two untraced ones. Each trace goes to
 `--logdir/<peer>/` (TensorBoard's Profile tab reads it); the op time per
 step, by TensorFlow op type, is printed as a table, peers side by side, and
@@ -49,7 +50,13 @@ def tensorflow_peers(benchmark, batch, quick):
     TensorFlow peers."""
     if benchmark == "encoder_inference":
         everything = encoder_inference.factories(encoder_inference.bert_sizes(quick), batch)
-        names = (encoder_inference.KERASBERT, encoder_inference.KERAS_HUB, encoder_inference.MATRIX_PRODUCTS)
+        names = [
+            encoder_inference.KERASBERT,
+            encoder_inference.KERASBERT_SPLIT,
+            encoder_inference.KERAS_HUB,
+            encoder_inference.MATRIX_PRODUCTS,
+        ]
+        names = [name for name in names if name in everything]
     else:
         everything = pretraining_step.factories(quick)
         names = (pretraining_step.KERASBERT_MLM, pretraining_step.KERASBERT_NSP, pretraining_step.KERAS_HUB)

@@ -113,6 +113,49 @@ def test_xla_equals_eager(tiny_config):
         np.testing.assert_allclose(xla[key], eager[key], atol=1e-5)
 
 
+
+def matmul_count(function, *args):
+    graph = function.get_concrete_function(*args).graph
+    return sum(op.type in ("MatMul", "BatchMatMulV2") for op in graph.get_operations())
+
+
+def test_concurrent_splits_encode_the_same_batch_in_parts(tiny_config):
+    whole = BertEncoder(tiny_config)
+    split = BertEncoder(tiny_config, concurrent_splits=3)
+    split.set_weights(whole.get_weights())
+    inputs = make_inputs(batch=5)  # parts of 1, 2 and 2 sequences, padded ones among them
+    expected = whole(inputs)
+    graph_call = tf.function(lambda x: split(x, training=False))
+    outputs = graph_call(inputs)
+    for key in ("sequence_output", "pooled_output", "default"):
+        np.testing.assert_allclose(outputs[key], expected[key], atol=1e-5)
+    for got, want in zip(outputs["encoder_outputs"], expected["encoder_outputs"], strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    # Three encoders side by side in the graph: 6 products per block + pooler each.
+    per_encoder = 6 * tiny_config.num_hidden_layers + 1
+    assert matmul_count(graph_call, inputs) == 3 * per_encoder
+    # Whole when training, in eager calls and for batches known to be too small.
+    assert matmul_count(tf.function(lambda x: split(x, training=True)), inputs) == per_encoder
+    assert matmul_count(graph_call, make_inputs(batch=2)) == per_encoder
+    np.testing.assert_array_equal(split(inputs)["pooled_output"], expected["pooled_output"])
+
+
+def test_concurrent_splits_of_a_batch_of_unknown_size(tiny_config):
+    whole = BertEncoder(tiny_config)
+    split = BertEncoder(tiny_config, concurrent_splits=2)
+    split.set_weights(whole.get_weights())
+    spec = {key: tf.TensorSpec([None, None], tf.int32) for key in make_inputs()}
+    graph_call = tf.function(lambda x: split(x)["sequence_output"], input_signature=[spec])
+    for batch in (1, 4):  # one sequence: the first part is empty
+        inputs = make_inputs(batch=batch)
+        np.testing.assert_allclose(graph_call(inputs), whole(inputs)["sequence_output"], atol=1e-5)
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.0, True, "2"])
+def test_concurrent_splits_must_be_a_positive_integer(tiny_config, value):
+    with pytest.raises(ValueError, match=f"concurrent_splits={value!r} is not an integer >= 1"):
+        BertEncoder(tiny_config, concurrent_splits=value)
+
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_runs_with_float32_outputs(tiny_config, policy):
     reference = BertEncoder(tiny_config)
@@ -146,16 +189,17 @@ def test_dropout_acts_only_in_training(tiny_config):
 
 
 @pytest.mark.parametrize(
-    "changes", [{}, {"embedding_size": 16, "share_layers": True, "hidden_act": "gelu_exact"}]
+    "changes, splits", [({}, 1), ({"embedding_size": 16, "share_layers": True, "hidden_act": "gelu_exact"}, 2)]
 )
-def test_keras_file_round_trip(tiny_config, tmp_path, changes):
-    encoder = BertEncoder(tiny_config.replace(**changes))
+def test_keras_file_round_trip(tiny_config, tmp_path, changes, splits):
+    encoder = BertEncoder(tiny_config.replace(**changes), concurrent_splits=splits)
     inputs = make_inputs()
     path = str(tmp_path / "encoder.keras")
     encoder.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     assert isinstance(loaded, BertEncoder)
     assert loaded.config == encoder.config
+    assert loaded.concurrent_splits == encoder.concurrent_splits
     for key in ("sequence_output", "pooled_output"):
         np.testing.assert_array_equal(loaded(inputs)[key], encoder(inputs)[key])
 
