@@ -64,17 +64,18 @@ def tensorflow_peers(benchmark, batch, quick):
 
 
 def profile(step, logdir, steps):
-    """Runs `step` untraced, then `steps` times under the profiler into
-    `logdir`; returns the wall seconds per traced step."""
+    """Runs `step` (which returns once its work is done, as for
+    `bench.timing.measure`) untraced, then `steps` times under the profiler
+    into `logdir`; returns the wall seconds per traced step."""
     import tensorflow as tf
 
     for _ in range(WARMUP_STEPS):
-        _wait(step())
+        step()
     tf.profiler.experimental.start(logdir)
     try:
         started = time.perf_counter()
         for _ in range(steps):
-            _wait(step())
+            step()
         return (time.perf_counter() - started) / steps
     finally:
         tf.profiler.experimental.stop()
@@ -136,15 +137,6 @@ def table(result):
             cells.append(f"{entry['ms']:.1f} ({entry['ms'] / totals[name]:.1%}, {entry['count']:g}x)" if entry else "")
         lines.append(f"| `{op}` | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def _wait(outputs):
-    """Blocks until the step's outputs exist (steps run asynchronously)."""
-    import tensorflow as tf
-
-    for value in tf.nest.flatten(outputs):
-        if hasattr(value, "numpy"):
-            value.numpy()
 
 
 def _directory_name(peer):

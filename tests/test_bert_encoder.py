@@ -113,7 +113,6 @@ def test_xla_equals_eager(tiny_config):
         np.testing.assert_allclose(xla[key], eager[key], atol=1e-5)
 
 
-
 def matmul_count(function, *args):
     graph = function.get_concrete_function(*args).graph
     return sum(op.type in ("MatMul", "BatchMatMulV2") for op in graph.get_operations())
@@ -137,7 +136,16 @@ def test_concurrent_splits_encode_the_same_batch_in_parts(tiny_config):
     # Whole when training, in eager calls and for batches known to be too small.
     assert matmul_count(tf.function(lambda x: split(x, training=True)), inputs) == per_encoder
     assert matmul_count(graph_call, make_inputs(batch=2)) == per_encoder
-    np.testing.assert_array_equal(split(inputs)["pooled_output"], expected["pooled_output"])
+    encoded = []
+    encode = split._encode
+
+    def counted_encode(*args):
+        encoded.append(args)
+        return encode(*args)
+
+    split._encode = counted_encode
+    np.testing.assert_allclose(split(inputs)["pooled_output"], expected["pooled_output"], atol=1e-6)
+    assert len(encoded) == 1  # eager: one part, nothing for the executor to overlap
 
 
 def test_concurrent_splits_of_a_batch_of_unknown_size(tiny_config):
@@ -155,6 +163,7 @@ def test_concurrent_splits_of_a_batch_of_unknown_size(tiny_config):
 def test_concurrent_splits_must_be_a_positive_integer(tiny_config, value):
     with pytest.raises(ValueError, match=f"concurrent_splits={value!r} is not an integer >= 1"):
         BertEncoder(tiny_config, concurrent_splits=value)
+
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_runs_with_float32_outputs(tiny_config, policy):

@@ -30,8 +30,8 @@ class BertEncoder(keras.Model):
             `predict`, a SavedModel), cut the batch into this many parts
             encoded side by side: TensorFlow's executor runs one part's
             LayerNorms, softmax and layout changes while another part's
-            matrix products run. On 2 CPU cores BERT-base runs about 5%
-            faster at batch 8 with 2 parts, 2% at batch 32. Training and
+            matrix products run. On 2 CPU cores BERT-base runs 5-7% faster
+            at batch 8 with 2 parts, 2% at batch 32. Training and
             eager calls run the batch whole, as does a batch known at
             tracing to be smaller than `concurrent_splits`; a batch of
             unknown size is always cut, so a single sequence would pay
