@@ -177,7 +177,9 @@ def test_profile_counts_each_matrix_product_once(tmp_path):
 
 def test_profile_of_the_pretraining_step_names_its_gradient_ops(tmp_path):
     run_module("bench.profile", "pretraining_step", "--quick", "--steps=1", f"--logdir={tmp_path}")
-    peers = json.loads((tmp_path / "profile.json").read_text())["peers"]
+    result = json.loads((tmp_path / "profile.json").read_text())
+    assert (result["benchmark"], result["batch"], result["steps"]) == ("pretraining_step", None, 1)
+    peers = result["peers"]
     assert len(peers) == 3
     check_numbers(peers)
     for name, peer in peers.items():
