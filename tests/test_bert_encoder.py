@@ -244,3 +244,20 @@ def test_ids_outside_the_vocabulary_are_refused(tiny_config, key, value, message
     inputs[key][1, 2] = value
     with pytest.raises(ValueError, match=message):
         encoder(inputs)
+
+
+def test_output_positions_run_the_last_block_at_those_rows_only(tiny_config):
+    whole = BertEncoder(tiny_config)
+    split = BertEncoder(tiny_config, concurrent_splits=2)
+    split.set_weights(whole.get_weights())
+    inputs = make_inputs(batch=3)
+    positions = np.array([[1, 4], [2, 2], [5, 3]], "int32")
+    expected = whole(inputs)
+    gathered = np.take_along_axis(expected["sequence_output"].numpy(), positions[..., None], axis=1)
+    graph_call = tf.function(lambda x, rows: split(x, output_positions=rows))
+    for outputs in (whole(inputs, output_positions=positions), graph_call(inputs, positions)):
+        assert outputs["sequence_output"].shape == (3, 2, 32)
+        np.testing.assert_allclose(outputs["sequence_output"], gathered, atol=1e-5)
+        np.testing.assert_allclose(outputs["encoder_outputs"][-1], gathered, atol=1e-5)
+        np.testing.assert_allclose(outputs["encoder_outputs"][0], expected["encoder_outputs"][0], atol=1e-5)
+        np.testing.assert_allclose(outputs["pooled_output"], expected["pooled_output"], atol=1e-5)

@@ -132,3 +132,21 @@ def test_cross_entropy_and_hits_match_keras():
     argmax_hits = (np.argmax(logits.numpy(), -1) == labels.numpy()).astype("float32")
     assert argmax_hits[:2].all() and not argmax_hits[2:].all()
     np.testing.assert_array_equal(hits, argmax_hits)
+
+
+def test_training_runs_the_last_block_at_the_masked_rows_only(tiny_config):
+    """Training computes the last block at [CLS] and the masked positions
+    alone; without dropout its logits, losses and gradients are inference's."""
+    config = tiny_config.to_dict() | {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    pretrainer = BertPretrainer(BertEncoder(config))
+    features = make_features()
+    results = []
+    for training in (False, True):
+        with tf.GradientTape() as tape:
+            outputs = pretrainer(features, training=training)
+            loss = pretrainer.compute_loss(x=features, y_pred=outputs)
+        gradients = tape.gradient(loss, pretrainer.trainable_variables)
+        results.append([outputs["mlm_logits"], outputs["nsp_logits"], loss, *map(tf.convert_to_tensor, gradients)])
+        assert outputs["sequence_output"].shape == ((4, 3, 32) if training else (4, 12, 32))
+    for got, expected in zip(*results, strict=True):
+        np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)

@@ -244,3 +244,38 @@ def test_block_trains_with_the_math_it_infers_with(hidden_act, policy, monkeypat
     for got, expected in zip(*results):
         got, expected = tf.cast(got, "float32"), tf.cast(expected, "float32")
         np.testing.assert_allclose(got, expected, atol=tolerance, rtol=tolerance)
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_block_at_output_positions_is_the_whole_block_at_those_rows(policy):
+    """Only the chosen rows are queries and go on through the feed-forward
+    part; keys and values still span the sequence (padding masked)."""
+    import tensorflow as tf
+
+    block = TransformerEncoderBlock(16, 4, 24, dtype=policy)
+    positions = np.array([[0, 5], [3, 1]], "int32")
+    weights = RNG.normal(size=(2, 2, 16)).astype("float32")
+    results = []
+    for rows in (None, positions):
+        with tf.GradientTape() as tape:
+            y = block(SEQUENCE, MASK, training=True, output_positions=rows)
+            if rows is None:
+                y = tf.gather(y, positions, batch_dims=1)
+            loss = tf.reduce_sum(tf.cast(y, "float32") * weights)
+        results.append([y, *tape.gradient(loss, block.trainable_weights)])
+    assert results[1][0].shape == (2, 2, 16)
+    tolerance = 1e-5 if policy == "float32" else 2e-2
+    for got, expected in zip(*results, strict=True):
+        got, expected = tf.cast(got, "float32"), tf.cast(expected, "float32")
+        np.testing.assert_allclose(got, expected, atol=tolerance, rtol=tolerance)
+
+    # The feed-forward products run on batch * P rows, not batch * seq.
+    graph = (
+        tf.function(lambda x, rows: block(x, MASK, training=True, output_positions=rows))
+        .get_concrete_function(SEQUENCE, positions)
+        .graph
+    )
+    feed_forward = [
+        op for op in graph.get_operations() if op.type == "MatMul" and op.outputs[0].shape[-1] == 24
+    ]
+    assert [op.outputs[0].shape[0] for op in feed_forward] == [4]

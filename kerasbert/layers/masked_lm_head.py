@@ -17,7 +17,9 @@ class MaskedLMHead(keras.layers.Layer):
 
     The decoder is tied to the word embedding table, which the caller passes
     in (`BertPretrainer` passes its encoder's); only the output bias is the
-    head's own.
+    head's own. With `masked_positions=None`, `sequence_output` holds only
+    the masked rows already, `[batch, P, H]` (as `BertEncoder` returns them
+    when given `output_positions`).
 
     Args:
         vocab_size: number of output ids.
@@ -70,9 +72,11 @@ class MaskedLMHead(keras.layers.Layer):
         self.bias = self.add_weight(shape=(self.vocab_size,), initializer="zeros", name="bias")
 
     def call(self, sequence_output, masked_positions, word_embeddings):
-        positions = ops.cast(masked_positions, "int32")
-        batch, predictions = ops.shape(positions)[0], ops.shape(positions)[1]
-        x = ops.take_along_axis(sequence_output, positions[:, :, None], axis=1)
+        x = sequence_output
+        if masked_positions is not None:
+            positions = ops.cast(masked_positions, "int32")
+            x = ops.take_along_axis(x, positions[:, :, None], axis=1)
+        batch, predictions = ops.shape(x)[0], ops.shape(x)[1]
         # Rows [batch * predictions, H]: plain matrix products (see
         # TransformerEncoderBlock), the decoder's with the table transposed in
         # place rather than copied (einsum would copy it, forward and backward).

@@ -35,6 +35,14 @@ class TransformerEncoderBlock(keras.layers.Layer):
     query/key/value projection; padded keys (mask 0) get no weight. Softmax
     and LayerNorm run in float32 under mixed precision.
 
+    Called as `block(x, padding_mask, training=False, output_positions=None)`
+    with `x` `[batch, seq, H]` and `padding_mask` `[batch, seq]`. Given int
+    `output_positions` `[batch, P]`, the block computes its output only at
+    those positions, `[batch, P, H]`: their rows are the attention's queries
+    (keys and values still span the whole sequence) and all that follows
+    runs on them alone. BERT's pretraining needs no more from its last
+    block than [CLS] and the masked positions.
+
     Args:
         hidden_size: model width H.
         num_attention_heads: heads; divides `hidden_size`.
@@ -121,13 +129,23 @@ class TransformerEncoderBlock(keras.layers.Layer):
         self.output_dense.build((None, None, self.intermediate_size))
         self.output_layer_norm.build(hidden)
 
-    def self_attention(self, x, batch, length, padding_mask, training):
-        heads, head_size = self.num_attention_heads, self.head_size
-        qkv = ops.reshape(self.qkv(x), (batch, length, 3, heads, head_size))
-        # The two layout changes are einsums, not transposes: TensorFlow runs
-        # a transpose through oneDNN, which costs ~60 us a call at serving
-        # sizes (a sentence, batch 1) against ~1 us for einsum's own.
-        q, k, v = ops.unstack(ops.einsum("blthd->tbhld", qkv), 3, axis=0)
+    def self_attention(self, x, batch, length, padding_mask, training, queries=None):
+        """Attention of `queries` (rows of `x`; all of them if None) over `x`."""
+        heads, head_size, hidden = self.num_attention_heads, self.head_size, self.hidden_size
+        if queries is None:
+            qkv = ops.reshape(self.qkv(x), (batch, length, 3, heads, head_size))
+            # The two layout changes are einsums, not transposes: TensorFlow runs
+            # a transpose through oneDNN, which costs ~60 us a call at serving
+            # sizes (a sentence, batch 1) against ~1 us for einsum's own.
+            q, k, v = ops.unstack(ops.einsum("blthd->tbhld", qkv), 3, axis=0)
+        else:
+            # The fused kernel cut in two: queries from their rows only.
+            kernel, bias = self.qkv.kernel, self.qkv.bias
+            q = ops.add(ops.matmul(queries, kernel[:, :hidden]), bias[:hidden])
+            q = ops.einsum("blhd->bhld", ops.reshape(q, (batch, -1, heads, head_size)))
+            kv = ops.add(ops.matmul(x, kernel[:, hidden:]), bias[hidden:])
+            kv = ops.reshape(kv, (batch, length, 2, heads, head_size))
+            k, v = ops.unstack(ops.einsum("blthd->tbhld", kv), 2, axis=0)
         scores = ops.matmul(q * (1.0 / math.sqrt(head_size)), ops.swapaxes(k, -1, -2))
         scores = ops.cast(scores, "float32")
         if padding_mask is not None:
@@ -136,7 +154,7 @@ class TransformerEncoderBlock(keras.layers.Layer):
         probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
         probs = self.attention_dropout_layer(probs, training=training)
         context = ops.einsum("bhld->blhd", ops.matmul(probs, v))
-        context = ops.reshape(context, (-1, self.hidden_size))
+        context = ops.reshape(context, (-1, hidden))
         return self.attention_output(context)
 
     def feed_forward_hidden(self, x, training):
@@ -148,20 +166,34 @@ class TransformerEncoderBlock(keras.layers.Layer):
         linear = ops.add(ops.matmul(x, self.intermediate.kernel), self.intermediate.bias)  # BiasAdd
         return fused_gelu(linear, approximate=self.hidden_act == "gelu")
 
-    def call(self, x, padding_mask=None, training=False):
+    def call(self, x, padding_mask=None, training=False, output_positions=None):
         batch, length = ops.shape(x)[0], ops.shape(x)[1]
         # On [batch * length, H] every Dense is one plain matrix product, which
         # TensorFlow fuses with its bias add (and GELU); on 3-D input Keras goes
         # through tensordot's reshapes, which block that fusion (~10% slower).
-        x = ops.reshape(x, (-1, self.hidden_size))
-        attention = self.self_attention(x, batch, length, padding_mask, training)
+        if output_positions is None:
+            rows = length
+            x = ops.reshape(x, (-1, self.hidden_size))
+            attention = self.self_attention(x, batch, length, padding_mask, training)
+        else:
+            # Only these rows go on past the attention; keys and values still
+            # come from every position.
+            positions = ops.cast(output_positions, "int32")
+            rows = ops.shape(positions)[1]
+            queries = ops.take_along_axis(x, positions[:, :, None], axis=1)
+            queries = ops.reshape(queries, (-1, self.hidden_size))
+            x = ops.reshape(x, (-1, self.hidden_size))
+            attention = self.self_attention(x, batch, length, padding_mask, training, queries)
+            x = queries
         x = self.attention_layer_norm(x + self.dropout_layer(attention, training=training))
         ffn = self.output_dense(self.feed_forward_hidden(x, training))
         x = self.output_layer_norm(x + self.dropout_layer(ffn, training=training))
-        return ops.reshape(x, (batch, length, self.hidden_size))
+        return ops.reshape(x, (batch, rows, self.hidden_size))
 
-    def compute_output_shape(self, x_shape, padding_mask_shape=None):
-        return x_shape
+    def compute_output_shape(self, x_shape, padding_mask_shape=None, output_positions_shape=None):
+        if output_positions_shape is None:
+            return x_shape
+        return (x_shape[0], output_positions_shape[1], x_shape[2])
 
     def get_config(self):
         config = super().get_config()

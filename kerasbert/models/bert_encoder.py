@@ -24,6 +24,13 @@ class BertEncoder(keras.Model):
     output of each of the L blocks) and `default` (= `pooled_output`), all
     float32 whatever the dtype policy.
 
+    Called with int `output_positions` `[batch, P]`, the last block runs
+    only at [CLS] and those positions (see `TransformerEncoderBlock`):
+    `sequence_output` and the last of `encoder_outputs` are then
+    `[batch, P, H]`, the rows at `output_positions`, and `pooled_output` is
+    unchanged. `BertPretrainer` trains this way, as its losses read no other
+    rows.
+
     Args:
         config: a `BertConfig` (or its dict).
         concurrent_splits: at inference in a graph (`tf.function`,
@@ -107,7 +114,7 @@ class BertEncoder(keras.Model):
         """The block applied at depth `index` (always the one block if shared)."""
         return self.blocks[0 if self.config.share_layers else index]
 
-    def call(self, inputs, training=False):
+    def call(self, inputs, training=False, output_positions=None):
         if isinstance(inputs, dict):
             word_ids = inputs["input_word_ids"]
             mask = inputs.get("input_mask")
@@ -121,12 +128,18 @@ class BertEncoder(keras.Model):
             self._check_ids(word_ids, type_ids)
         parts = self._parts(word_ids, training)
         if parts == 1:
-            return self._encode(word_ids, mask, type_ids, training)
+            return self._encode(word_ids, mask, type_ids, training, output_positions)
         # Independent parts, so the executor can overlap them.
         batch = ops.shape(word_ids)[0]
         bounds = [batch * i // parts for i in range(parts + 1)]
         outputs = [
-            self._encode(word_ids[start:end], mask[start:end], type_ids[start:end], training)
+            self._encode(
+                word_ids[start:end],
+                mask[start:end],
+                type_ids[start:end],
+                training,
+                None if output_positions is None else output_positions[start:end],
+            )
             for start, end in zip(bounds[:-1], bounds[1:])
         ]
         joined = {
@@ -146,12 +159,19 @@ class BertEncoder(keras.Model):
             return 1
         return self.concurrent_splits
 
-    def _encode(self, word_ids, mask, type_ids, training):
+    def _encode(self, word_ids, mask, type_ids, training, output_positions=None):
         x = self.embedding(word_ids, type_ids, training=training)
+        last = self.config.num_hidden_layers - 1
+        last_rows = None
+        if output_positions is not None:
+            # [CLS] first, for the pooler.
+            positions = ops.cast(output_positions, "int32")
+            last_rows = ops.concatenate([ops.zeros_like(positions[:, :1]), positions], axis=1)
         encoder_outputs = []
-        for i in range(self.config.num_hidden_layers):
-            x = self.block(i)(x, mask, training=training)
-            encoder_outputs.append(ops.cast(x, "float32"))
+        for i in range(last + 1):
+            rows = last_rows if i == last else None
+            x = self.block(i)(x, mask, training=training, output_positions=rows)
+            encoder_outputs.append(ops.cast(x if rows is None else x[:, 1:], "float32"))
         sequence_output = encoder_outputs[-1]
         pooled_output = ops.cast(self.pooler(x[:, 0, :]), "float32")
         return {

@@ -21,7 +21,12 @@ class BertPretrainer(keras.Model):
     `fit(dataset)` needs no separate `y`.
 
     Outputs: the encoder's outputs plus `mlm_logits` `[batch, P, vocab]` and
-    (with `nsp=True`) `nsp_logits` `[batch, 2]`.
+    (with `nsp=True`) `nsp_logits` `[batch, 2]`. In training the last
+    block runs only at [CLS] and the masked positions, the rows the losses
+    read (`BertEncoder`'s `output_positions`; the `mini` step at sequence
+    length 128 with 20 predictions does 13% fewer multiply-adds): there
+    `sequence_output` and the last of `encoder_outputs` are the masked rows
+    alone, `[batch, P, H]`.
 
     Loss: weighted mean MLM cross-entropy over `masked_lm_weights` plus mean
     NSP cross-entropy. `compute_loss` needs no `compile(loss=...)`, so a
@@ -72,12 +77,14 @@ class BertPretrainer(keras.Model):
     def call(self, inputs, training=False):
         _require(inputs, ("input_word_ids", "masked_lm_positions"), "inputs")
         encoder_inputs = {k: inputs[k] for k in ENCODER_INPUTS if k in inputs}
-        outputs = dict(self.encoder(encoder_inputs, training=training))
-        outputs["mlm_logits"] = self.mlm_head(
-            outputs["sequence_output"],
-            inputs["masked_lm_positions"],
-            self.encoder.embedding.word_embeddings,
-        )
+        positions = inputs["masked_lm_positions"]
+        table = self.encoder.embedding.word_embeddings
+        if training:
+            outputs = dict(self.encoder(encoder_inputs, training=True, output_positions=positions))
+            outputs["mlm_logits"] = self.mlm_head(outputs["sequence_output"], None, table)
+        else:
+            outputs = dict(self.encoder(encoder_inputs, training=False))
+            outputs["mlm_logits"] = self.mlm_head(outputs["sequence_output"], positions, table)
         if self.nsp_head is not None:
             outputs["nsp_logits"] = self.nsp_head(outputs["pooled_output"])
         return outputs
