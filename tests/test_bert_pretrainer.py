@@ -147,6 +147,7 @@ def test_training_runs_the_last_block_at_the_masked_rows_only(tiny_config):
             loss = pretrainer.compute_loss(x=features, y_pred=outputs)
         gradients = tape.gradient(loss, pretrainer.trainable_variables)
         results.append([outputs["mlm_logits"], outputs["nsp_logits"], loss, *map(tf.convert_to_tensor, gradients)])
-        assert outputs["sequence_output"].shape == ((4, 3, 32) if training else (4, 12, 32))
+        # Training returns no sequence output: it would hold the masked rows only.
+        assert ("sequence_output" in outputs, "encoder_outputs" in outputs) == (not training, not training)
     for got, expected in zip(*results, strict=True):
         np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
