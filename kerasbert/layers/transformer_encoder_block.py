@@ -171,19 +171,17 @@ class TransformerEncoderBlock(keras.layers.Layer):
         # On [batch * length, H] every Dense is one plain matrix product, which
         # TensorFlow fuses with its bias add (and GELU); on 3-D input Keras goes
         # through tensordot's reshapes, which block that fusion (~10% slower).
-        if output_positions is None:
-            rows = length
-            x = ops.reshape(x, (-1, self.hidden_size))
-            attention = self.self_attention(x, batch, length, padding_mask, training)
-        else:
+        rows, queries = length, None
+        if output_positions is not None:
             # Only these rows go on past the attention; keys and values still
             # come from every position.
             positions = ops.cast(output_positions, "int32")
             rows = ops.shape(positions)[1]
             queries = ops.take_along_axis(x, positions[:, :, None], axis=1)
             queries = ops.reshape(queries, (-1, self.hidden_size))
-            x = ops.reshape(x, (-1, self.hidden_size))
-            attention = self.self_attention(x, batch, length, padding_mask, training, queries)
+        x = ops.reshape(x, (-1, self.hidden_size))
+        attention = self.self_attention(x, batch, length, padding_mask, training, queries)
+        if queries is not None:
             x = queries
         x = self.attention_layer_norm(x + self.dropout_layer(attention, training=training))
         ffn = self.output_dense(self.feed_forward_hidden(x, training))
