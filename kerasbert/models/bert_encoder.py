@@ -161,15 +161,13 @@ class BertEncoder(keras.Model):
 
     def _encode(self, word_ids, mask, type_ids, training, output_positions=None):
         x = self.embedding(word_ids, type_ids, training=training)
-        last = self.config.num_hidden_layers - 1
+        layers = self.config.num_hidden_layers
         last_rows = None
-        if output_positions is not None:
-            # [CLS] first, for the pooler.
-            positions = ops.cast(output_positions, "int32")
-            last_rows = ops.concatenate([ops.zeros_like(positions[:, :1]), positions], axis=1)
+        if output_positions is not None:  # [CLS] first, for the pooler
+            last_rows = ops.concatenate([ops.zeros_like(output_positions[:, :1]), output_positions], axis=1)
         encoder_outputs = []
-        for i in range(last + 1):
-            rows = last_rows if i == last else None
+        for i in range(layers):
+            rows = last_rows if i == layers - 1 else None
             x = self.block(i)(x, mask, training=training, output_positions=rows)
             encoder_outputs.append(ops.cast(x if rows is None else x[:, 1:], "float32"))
         sequence_output = encoder_outputs[-1]
