@@ -134,20 +134,23 @@ def test_cross_entropy_and_hits_match_keras():
     np.testing.assert_array_equal(hits, argmax_hits)
 
 
-def test_training_runs_the_last_block_at_the_masked_rows_only(tiny_config):
-    """Training computes the last block at [CLS] and the masked positions
-    alone; without dropout its logits, losses and gradients are inference's."""
+@pytest.mark.parametrize("call", [{"training": True}, {"training": False, "masked_rows_only": True}])
+def test_training_runs_the_last_block_at_the_masked_rows_only(tiny_config, call):
+    """Training (and evaluation, asked for) computes the last block at [CLS]
+    and the masked positions alone; without dropout its logits, losses and
+    gradients are inference's."""
     config = tiny_config.to_dict() | {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
     pretrainer = BertPretrainer(BertEncoder(config))
     features = make_features()
     results = []
-    for training in (False, True):
+    for kwargs in ({"training": False}, call):
         with tf.GradientTape() as tape:
-            outputs = pretrainer(features, training=training)
+            outputs = pretrainer(features, **kwargs)
             loss = pretrainer.compute_loss(x=features, y_pred=outputs)
         gradients = tape.gradient(loss, pretrainer.trainable_variables)
         results.append([outputs["mlm_logits"], outputs["nsp_logits"], loss, *map(tf.convert_to_tensor, gradients)])
-        # Training returns no sequence output: it would hold the masked rows only.
-        assert ("sequence_output" in outputs, "encoder_outputs" in outputs) == (not training, not training)
+        # Those outputs hold no sequence output: it would hold the masked rows only.
+        full = kwargs is not call
+        assert ("sequence_output" in outputs, "encoder_outputs" in outputs) == (full, full)
     for got, expected in zip(*results, strict=True):
         np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)

@@ -387,7 +387,8 @@ def _make_evaluator(pretrainer, strategy, options):
     dataset = _distributed_dataset(strategy, options, options.eval_data, False)
 
     def replica_statistics(features):
-        return pretrainer.pretraining_statistics(features, pretrainer(features, training=False))
+        outputs = pretrainer(features, training=False, masked_rows_only=True)
+        return pretrainer.pretraining_statistics(features, outputs)
 
     @tf.function
     def eval_loop(iterator):
