@@ -135,7 +135,7 @@ def test_cross_entropy_and_hits_match_keras():
 
 
 @pytest.mark.parametrize("call", [{"training": True}, {"training": False, "masked_rows_only": True}])
-def test_training_runs_the_last_block_at_the_masked_rows_only(tiny_config, call):
+def test_masked_rows_only_runs_the_last_block_at_the_masked_rows(tiny_config, call):
     """Training (and evaluation, asked for) computes the last block at [CLS]
     and the masked positions alone; without dropout its logits, losses and
     gradients are inference's."""
@@ -143,14 +143,13 @@ def test_training_runs_the_last_block_at_the_masked_rows_only(tiny_config, call)
     pretrainer = BertPretrainer(BertEncoder(config))
     features = make_features()
     results = []
-    for kwargs in ({"training": False}, call):
+    for kwargs, full_rows in (({"training": False}, True), (call, False)):
         with tf.GradientTape() as tape:
             outputs = pretrainer(features, **kwargs)
             loss = pretrainer.compute_loss(x=features, y_pred=outputs)
         gradients = tape.gradient(loss, pretrainer.trainable_variables)
         results.append([outputs["mlm_logits"], outputs["nsp_logits"], loss, *map(tf.convert_to_tensor, gradients)])
-        # Those outputs hold no sequence output: it would hold the masked rows only.
-        full = kwargs is not call
-        assert ("sequence_output" in outputs, "encoder_outputs" in outputs) == (full, full)
+        # Masked rows only: no sequence output, which would hold those rows alone.
+        assert ("sequence_output" in outputs, "encoder_outputs" in outputs) == (full_rows, full_rows)
     for got, expected in zip(*results, strict=True):
         np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
