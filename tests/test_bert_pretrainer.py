@@ -1,3 +1,8 @@
+import os
+import subprocess
+import sys
+import textwrap
+
 import keras
 import numpy as np
 import pytest
@@ -153,3 +158,69 @@ def test_masked_rows_only_runs_the_last_block_at_the_masked_rows(tiny_config, ca
         assert ("sequence_output" in outputs, "encoder_outputs" in outputs) == (full_rows, full_rows)
     for got, expected in zip(*results, strict=True):
         np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_evaluate_runs_the_last_block_at_the_masked_rows(tiny_config):
+    pretrainer = BertPretrainer(BertEncoder(tiny_config))
+    pretrainer.compile()
+    features = make_features(batch=8)
+    outputs = pretrainer(features)  # all rows
+    expected = {k: float(v) for k, v in pretrainer.pretraining_losses(features, outputs).items()}
+    positions_passed = []
+    encoder_call = pretrainer.encoder.call
+
+    def recording_call(*args, output_positions=None, **kwargs):
+        positions_passed.append(output_positions is not None)
+        return encoder_call(*args, output_positions=output_positions, **kwargs)
+
+    pretrainer.encoder.call = recording_call
+    results = pretrainer.evaluate(tf.data.Dataset.from_tensors(features), verbose=0, return_dict=True)
+    assert positions_passed and all(positions_passed)
+    np.testing.assert_allclose(results["mlm_loss"], expected["mlm_loss"], rtol=1e-5)
+    np.testing.assert_allclose(results["nsp_loss"], expected["nsp_loss"], rtol=1e-5)
+    np.testing.assert_allclose(results["loss"], sum(expected.values()), rtol=1e-5)
+
+
+def test_fit_and_evaluate_under_mirrored_strategy_match_one_device():
+    """Keras sums the replicas' gradients: the loss must come divided by the
+    replicas, or each step is twice as large on two (and the loss reads 2x)."""
+    # Two logical CPUs must be set up before TensorFlow starts: a fresh process.
+    script = textwrap.dedent(
+        """
+        import sys
+        sys.path.insert(0, sys.argv[1])
+        import numpy as np, tensorflow as tf, keras
+        from kerasbert import BertConfig, BertEncoder, BertPretrainer
+        from kerasbert.training import split_cpu
+        from conftest import TINY
+        from test_bert_pretrainer import make_features
+
+        split_cpu(2)
+        features = make_features(batch=8)
+        # Each replica's MLM loss is its own weighted mean: equal weights in
+        # both halves make their mean the whole batch's.
+        features["masked_lm_weights"][:] = 1.0
+        config = BertConfig(**TINY, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+        results = []
+        for strategy in (tf.distribute.get_strategy(), tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])):
+            with strategy.scope():
+                keras.utils.set_random_seed(1)
+                pretrainer = BertPretrainer(BertEncoder(config))
+                pretrainer.compile(optimizer=keras.optimizers.SGD(learning_rate=0.5))
+            data = tf.data.Dataset.from_tensors(features)
+            evaluated = pretrainer.evaluate(data, verbose=0, return_dict=True)
+            trained = pretrainer.fit(data, verbose=0).history
+            results.append((evaluated, trained, [w.numpy() for w in pretrainer.trainable_weights]))
+        (evaluated, trained, weights), (mirrored_evaluated, mirrored_trained, mirrored_weights) = results
+        for key in evaluated:
+            np.testing.assert_allclose(mirrored_evaluated[key], evaluated[key], rtol=1e-5, err_msg=key)
+            np.testing.assert_allclose(mirrored_trained[key], trained[key], rtol=1e-5, err_msg=key)
+        for mirrored, one_device in zip(mirrored_weights, weights, strict=True):
+            np.testing.assert_allclose(mirrored, one_device, rtol=1e-4, atol=1e-6)
+        print("same")
+        """
+    )
+    tests = os.path.dirname(os.path.abspath(__file__))
+    done = subprocess.run([sys.executable, "-c", script, tests], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("same")

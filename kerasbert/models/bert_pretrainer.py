@@ -31,7 +31,8 @@ class BertPretrainer(keras.Model):
 
     Loss: weighted mean MLM cross-entropy over `masked_lm_weights` plus mean
     NSP cross-entropy. `compute_loss` needs no `compile(loss=...)`, so a
-    custom training loop can call it too.
+    custom training loop can call it too. `evaluate()` (and `fit`'s
+    validation) also runs the last block at the masked rows only.
 
     Args:
         encoder: a `BertEncoder`.
@@ -128,11 +129,26 @@ class BertPretrainer(keras.Model):
         return losses_from_statistics(self.pretraining_statistics(features, outputs))
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        losses = self.pretraining_losses(x, y_pred)
-        total = sum(losses.values())
+        """The summed losses divided by the replicas in sync, as Keras' own
+        losses are: under a `tf.distribute` strategy `fit` sums the
+        replicas' gradients and multiplies the loss back for its metric."""
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return self._total_loss(x, y_pred) / replicas
+
+    def _total_loss(self, features, outputs):
+        total = sum(self.pretraining_losses(features, outputs).values())
         if self.losses:
             total = total + ops.sum(ops.stack(self.losses))
         return total
+
+    def test_step(self, data):
+        """Keras' `evaluate()` step, with the last block at the masked rows:
+        the losses and metrics read no others."""
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        y_pred = self(x, training=False, masked_rows_only=True)
+        loss_metric = next(m for m in self.metrics if m.name == "loss")
+        loss_metric.update_state(self._total_loss(x, y_pred), sample_weight=ops.shape(x["input_word_ids"])[0])
+        return self.compute_metrics(x, None, y_pred)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         losses = self.pretraining_losses(x, y_pred)
