@@ -181,9 +181,22 @@ def test_evaluate_runs_the_last_block_at_the_masked_rows(tiny_config):
     np.testing.assert_allclose(results["loss"], sum(expected.values()), rtol=1e-5)
 
 
+def test_evaluate_metrics_are_the_datasets_weighted_means(tiny_config):
+    """A last, smaller batch weighs by what it holds, not as much as a full one."""
+    pretrainer = BertPretrainer(BertEncoder(tiny_config))
+    pretrainer.compile()
+    features = make_features(batch=9)  # batches of 8 and 1, with a padded prediction
+    expected = pretrainer.pretraining_losses(features, pretrainer(features))
+    batches = tf.data.Dataset.from_tensor_slices(features).batch(8)
+    results = pretrainer.evaluate(batches, verbose=0, return_dict=True)
+    np.testing.assert_allclose(results["mlm_loss"], expected["mlm_loss"], rtol=1e-5)
+    np.testing.assert_allclose(results["nsp_loss"], expected["nsp_loss"], rtol=1e-5)
+
+
 def test_fit_and_evaluate_under_mirrored_strategy_match_one_device():
     """Keras sums the replicas' gradients: the loss must come divided by the
-    replicas, or each step is twice as large on two (and the loss reads 2x)."""
+    replicas, or each step is twice as large on two (and the loss reads 2x).
+    A last batch of one example leaves one replica nothing: no NaN."""
     # Two logical CPUs must be set up before TensorFlow starts: a fresh process.
     script = textwrap.dedent(
         """
@@ -200,6 +213,8 @@ def test_fit_and_evaluate_under_mirrored_strategy_match_one_device():
         # Each replica's MLM loss is its own weighted mean: equal weights in
         # both halves make their mean the whole batch's.
         features["masked_lm_weights"][:] = 1.0
+        nine = make_features(batch=9, seed=1)
+        nine["masked_lm_weights"][:] = 1.0
         config = BertConfig(**TINY, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
         results = []
         for strategy in (tf.distribute.get_strategy(), tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])):
@@ -209,12 +224,16 @@ def test_fit_and_evaluate_under_mirrored_strategy_match_one_device():
                 pretrainer.compile(optimizer=keras.optimizers.SGD(learning_rate=0.5))
             data = tf.data.Dataset.from_tensors(features)
             evaluated = pretrainer.evaluate(data, verbose=0, return_dict=True)
+            uneven = tf.data.Dataset.from_tensor_slices(nine).batch(8)
+            evaluated_uneven = pretrainer.evaluate(uneven, verbose=0, return_dict=True)
             trained = pretrainer.fit(data, verbose=0).history
-            results.append((evaluated, trained, [w.numpy() for w in pretrainer.trainable_weights]))
-        (evaluated, trained, weights), (mirrored_evaluated, mirrored_trained, mirrored_weights) = results
-        for key in evaluated:
-            np.testing.assert_allclose(mirrored_evaluated[key], evaluated[key], rtol=1e-5, err_msg=key)
-            np.testing.assert_allclose(mirrored_trained[key], trained[key], rtol=1e-5, err_msg=key)
+            weights = [w.numpy() for w in pretrainer.trainable_weights]
+            results.append(([evaluated, evaluated_uneven, trained], weights))
+        (one_device, weights), (mirrored, mirrored_weights) = results
+        for expected, got in zip(one_device, mirrored):
+            for key in expected:
+                assert np.isfinite(got[key]).all(), (key, got)
+                np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, err_msg=key)
         for mirrored, one_device in zip(mirrored_weights, weights, strict=True):
             np.testing.assert_allclose(mirrored, one_device, rtol=1e-4, atol=1e-6)
         print("same")

@@ -151,15 +151,18 @@ class BertPretrainer(keras.Model):
         return self.compute_metrics(x, None, y_pred)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        losses = self.pretraining_losses(x, y_pred)
-        self.mlm_loss_tracker.update_state(losses["mlm_loss"])
+        # Each loss weighted by what it averages over: the metrics are then
+        # the whole dataset's means, however it is batched or split.
+        stats = self.pretraining_statistics(x, y_pred)
+        losses = losses_from_statistics(stats)
+        self.mlm_loss_tracker.update_state(losses["mlm_loss"], sample_weight=stats["mlm_weight"])
         self.mlm_accuracy.update_state(
             ops.cast(x["masked_lm_ids"], "int32"),
             y_pred["mlm_logits"],
             sample_weight=x["masked_lm_weights"],
         )
         if self.nsp_head is not None:
-            self.nsp_loss_tracker.update_state(losses["nsp_loss"])
+            self.nsp_loss_tracker.update_state(losses["nsp_loss"], sample_weight=stats["nsp_count"])
             self.nsp_accuracy.update_state(
                 ops.reshape(ops.cast(x["next_sentence_labels"], "int32"), (-1,)),
                 y_pred["nsp_logits"],
@@ -233,5 +236,6 @@ def _require(features, keys, what):
 def losses_from_statistics(stats):
     losses = {"mlm_loss": stats["mlm_loss_sum"] / (stats["mlm_weight"] + 1e-5)}
     if "nsp_loss_sum" in stats:
-        losses["nsp_loss"] = stats["nsp_loss_sum"] / stats["nsp_count"]
+        # A replica can get no examples of a last, partial batch: 0, not NaN.
+        losses["nsp_loss"] = stats["nsp_loss_sum"] / ops.maximum(stats["nsp_count"], 1.0)
     return losses

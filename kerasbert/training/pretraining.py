@@ -406,7 +406,7 @@ def _make_evaluator(pretrainer, strategy, options):
 
 
 def _metrics(totals):
-    losses = losses_from_statistics(totals)
+    losses = {name: float(value) for name, value in losses_from_statistics(totals).items()}
     metrics = {
         "loss": sum(losses.values()),
         **losses,
