@@ -186,11 +186,20 @@ def test_evaluate_metrics_are_the_datasets_weighted_means(tiny_config):
     pretrainer = BertPretrainer(BertEncoder(tiny_config))
     pretrainer.compile()
     features = make_features(batch=9)  # batches of 8 and 1, with a padded prediction
-    expected = pretrainer.pretraining_losses(features, pretrainer(features))
+    outputs = pretrainer(features)
+    mlm_argmax = outputs["mlm_logits"].numpy().argmax(-1)
+    nsp_argmax = outputs["nsp_logits"].numpy().argmax(-1)
+    features["masked_lm_ids"][:5] = mlm_argmax[:5]  # some hits, in both batches
+    features["masked_lm_ids"][8, :2] = mlm_argmax[8, :2]
+    features["next_sentence_labels"][:4, 0] = nsp_argmax[:4]
+    expected = pretrainer.pretraining_losses(features, outputs)
+    weights = features["masked_lm_weights"]
+    expected["mlm_accuracy"] = ((mlm_argmax == features["masked_lm_ids"]) * weights).sum() / weights.sum()
+    expected["nsp_accuracy"] = (nsp_argmax == features["next_sentence_labels"][:, 0]).mean()
     batches = tf.data.Dataset.from_tensor_slices(features).batch(8)
     results = pretrainer.evaluate(batches, verbose=0, return_dict=True)
-    np.testing.assert_allclose(results["mlm_loss"], expected["mlm_loss"], rtol=1e-5)
-    np.testing.assert_allclose(results["nsp_loss"], expected["nsp_loss"], rtol=1e-5)
+    for key in ("mlm_loss", "nsp_loss", "mlm_accuracy", "nsp_accuracy"):
+        np.testing.assert_allclose(results[key], expected[key], rtol=1e-5, err_msg=key)
 
 
 def test_fit_and_evaluate_under_mirrored_strategy_match_one_device():
@@ -234,8 +243,8 @@ def test_fit_and_evaluate_under_mirrored_strategy_match_one_device():
             for key in expected:
                 assert np.isfinite(got[key]).all(), (key, got)
                 np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, err_msg=key)
-        for mirrored, one_device in zip(mirrored_weights, weights, strict=True):
-            np.testing.assert_allclose(mirrored, one_device, rtol=1e-4, atol=1e-6)
+        for got_weight, expected_weight in zip(mirrored_weights, weights, strict=True):
+            np.testing.assert_allclose(got_weight, expected_weight, rtol=1e-4, atol=1e-6)
         print("same")
         """
     )

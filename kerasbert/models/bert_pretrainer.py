@@ -69,11 +69,14 @@ class BertPretrainer(keras.Model):
                 name="nsp_head",
             )
             self.nsp_head.build((None, config.hidden_size))
+        # Means of the statistics the losses already compute (hits included),
+        # each weighted by what it averages over: the dataset's means
+        # however it is batched or split between replicas.
         self.mlm_loss_tracker = keras.metrics.Mean(name="mlm_loss")
-        self.mlm_accuracy = keras.metrics.SparseCategoricalAccuracy(name="mlm_accuracy")
+        self.mlm_accuracy = keras.metrics.Mean(name="mlm_accuracy")
         if nsp:
             self.nsp_loss_tracker = keras.metrics.Mean(name="nsp_loss")
-            self.nsp_accuracy = keras.metrics.SparseCategoricalAccuracy(name="nsp_accuracy")
+            self.nsp_accuracy = keras.metrics.Mean(name="nsp_accuracy")
         self.built = True
 
     def call(self, inputs, training=False, masked_rows_only=None):
@@ -133,40 +136,36 @@ class BertPretrainer(keras.Model):
         losses are: under a `tf.distribute` strategy `fit` sums the
         replicas' gradients and multiplies the loss back for its metric."""
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        return self._total_loss(x, y_pred) / replicas
+        return self._total_loss(self.pretraining_statistics(x, y_pred)) / replicas
 
-    def _total_loss(self, features, outputs):
-        total = sum(self.pretraining_losses(features, outputs).values())
+    def _total_loss(self, stats):
+        total = sum(losses_from_statistics(stats).values())
         if self.losses:
             total = total + ops.sum(ops.stack(self.losses))
         return total
 
     def test_step(self, data):
-        """Keras' `evaluate()` step, with the last block at the masked rows:
-        the losses and metrics read no others."""
+        """Keras' `evaluate()` step, with the last block at the masked rows
+        (the losses and metrics read no others) and the statistics computed
+        once for the loss and the metrics."""
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        y_pred = self(x, training=False, masked_rows_only=True)
+        stats = self.pretraining_statistics(x, self(x, training=False, masked_rows_only=True))
         loss_metric = next(m for m in self.metrics if m.name == "loss")
-        loss_metric.update_state(self._total_loss(x, y_pred), sample_weight=ops.shape(x["input_word_ids"])[0])
-        return self.compute_metrics(x, None, y_pred)
+        loss_metric.update_state(self._total_loss(stats), sample_weight=ops.shape(x["input_word_ids"])[0])
+        return self._update_metrics(stats)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        # Each loss weighted by what it averages over: the metrics are then
-        # the whole dataset's means, however it is batched or split.
-        stats = self.pretraining_statistics(x, y_pred)
+        return self._update_metrics(self.pretraining_statistics(x, y_pred))
+
+    def _update_metrics(self, stats):
         losses = losses_from_statistics(stats)
-        self.mlm_loss_tracker.update_state(losses["mlm_loss"], sample_weight=stats["mlm_weight"])
-        self.mlm_accuracy.update_state(
-            ops.cast(x["masked_lm_ids"], "int32"),
-            y_pred["mlm_logits"],
-            sample_weight=x["masked_lm_weights"],
-        )
+        weight = stats["mlm_weight"]
+        self.mlm_loss_tracker.update_state(losses["mlm_loss"], sample_weight=weight)
+        self.mlm_accuracy.update_state(ops.divide_no_nan(stats["mlm_correct"], weight), sample_weight=weight)
         if self.nsp_head is not None:
-            self.nsp_loss_tracker.update_state(losses["nsp_loss"], sample_weight=stats["nsp_count"])
-            self.nsp_accuracy.update_state(
-                ops.reshape(ops.cast(x["next_sentence_labels"], "int32"), (-1,)),
-                y_pred["nsp_logits"],
-            )
+            count = stats["nsp_count"]
+            self.nsp_loss_tracker.update_state(losses["nsp_loss"], sample_weight=count)
+            self.nsp_accuracy.update_state(ops.divide_no_nan(stats["nsp_correct"], count), sample_weight=count)
         return self.get_metrics_result()
 
     def get_config(self):
