@@ -88,7 +88,11 @@ def test_several_runs_judge_each_ratio_by_its_median(tmp_path):
     assert len(result["runs"]) == 3
     assert sorted(run["date"] for run in result["runs"]) == [run["date"] for run in result["runs"]]
     assert result["ratios"]
+    for row in result["rows"]:
+        assert 0 < row["instance_phase_s"] and 0 < row["serial_s"]
     markdown = (tmp_path / "RESULTS.md").read_text()
+    two_processes = result["rows"][1]
+    assert f"| {two_processes['instance_phase_s']:.2f} | {two_processes['serial_s']:.2f} |" in markdown
     for r, *per_run in zip(result["ratios"], *(run["ratios"] for run in result["runs"])):
         assert r["over_runs"] == [run_ratio["ratio"] for run_ratio in per_run]
         assert r["ratio"] == statistics.median(r["over_runs"])

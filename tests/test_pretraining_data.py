@@ -120,6 +120,15 @@ def test_same_seed_same_bytes(corpus, minilm_vocab, tmp_path, static_data, monke
             assert expected == (tmp_path / "again" / name).read_bytes()
             assert expected == (tmp_path / "forked_readers" / name).read_bytes()
             assert expected != (tmp_path / "other" / name).read_bytes()
+    # The timings are returned, not written: the metadata does not vary either.
+    metadata = (directory / "metadata.json").read_bytes()
+    assert metadata == (tmp_path / "again" / "metadata.json").read_bytes()
+    assert metadata == (tmp_path / "forked_readers" / "metadata.json").read_bytes()
+
+
+def test_statistics_time_the_instance_phase(static_data):
+    _, stats, _ = static_data
+    assert 0 < stats["instance_seconds"] < stats["seconds"]
 
 
 def test_shards_are_the_bytes_tensorflow_writes(static_data, tmp_path):
