@@ -127,8 +127,8 @@ def create_pretraining_data(
             name = f"train-{shard:05d}-of-{num_shards:05d}.tfrecord"
             with open(os.path.join(tmp, name), "wb") as shard_file:
                 shard_file.write(b"".join(records[shard::num_shards]))
-        stats["instance_seconds"] = round(instance_seconds, 2)
-        stats["seconds"] = round(time.time() - started, 2)
+        seconds = round(time.time() - started, 2)
+        stats = dict(stats, seconds=seconds, instance_seconds=round(instance_seconds, 2))
         metadata = dict(
             max_seq_length=max_seq_length,
             max_predictions_per_seq=max_predictions_per_seq,
