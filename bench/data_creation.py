@@ -24,8 +24,8 @@ collector frozen or disabled 10.2-10.8 s; after glibc's `malloc_trim(0)`
 
 import logging
 import os
-import statistics
 import shutil
+import statistics
 import tempfile
 
 from bench.timing import measure, rate_row, ratio
