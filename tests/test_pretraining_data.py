@@ -131,6 +131,20 @@ def test_statistics_time_the_instance_phase(static_data):
     assert 0 < stats["instance_seconds"] < stats["seconds"]
 
 
+def test_a_corpus_made_in_parts_is_read_as_one(corpus, minilm_vocab, tmp_path):
+    # The README's advice for a corpus too large for one run's memory: make
+    # it in parts, then give the reader every part's shards.
+    text = open(corpus["pretrain"][0]).read()
+    middle = text.index("\n\n", len(text) // 2) + 2
+    instances = 0
+    for i, part in enumerate((text[:middle], text[middle:])):
+        (tmp_path / f"part{i}.txt").write_text(part)
+        part_corpus = {"pretrain": [str(tmp_path / f"part{i}.txt")]}
+        instances += make_data(part_corpus, minilm_vocab, tmp_path / f"data{i}", random_seed=i)["instances"]
+    data = read_all(f"{tmp_path}/data0/*.tfrecord,{tmp_path}/data1/*.tfrecord")
+    assert len(data["input_word_ids"]) == instances > 10_000
+
+
 def test_shards_are_the_bytes_tensorflow_writes(static_data, tmp_path):
     """The workers frame records themselves; a shard re-written record by
     record with tf.io.TFRecordWriter is the same file."""
