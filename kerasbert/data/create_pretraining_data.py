@@ -13,6 +13,7 @@ import time
 
 import google_crc32c
 import keras
+import numpy as np
 import tensorflow as tf
 
 from kerasbert.data import pretraining_instances as instances_lib
@@ -161,12 +162,16 @@ def tokenize_documents(texts, tokenizer):
         ragged = tokenizer.tokenize(batch, flat=True)
         return ragged.flat_values, ragged.row_splits
 
+    # One int object per vocabulary id, shared by every token that has it:
+    # `tolist()` makes one per token (32 bytes each, most of a tokenized
+    # corpus's memory), and the forked workers' reads then dirty their pages.
+    id_objects = np.array(range(tokenizer.vocab_size), dtype=object)
     ids = []
     with _garbage_collector_paused():
         for start in range(0, len(sentences), TOKENIZE_BATCH):
             flat, splits = tokenize(tf.constant(sentences[start : start + TOKENIZE_BATCH]))
             # ~5x faster than RaggedTensor.to_list(), which holds the GIL.
-            flat, splits = flat.numpy().tolist(), splits.numpy().tolist()
+            flat, splits = id_objects[flat.numpy()].tolist(), splits.numpy().tolist()
             ids += [flat[begin:end] for begin, end in zip(splits[:-1], splits[1:])]
     documents, position = [], 0
     for document in texts:
