@@ -163,8 +163,8 @@ def tokenize_documents(texts, tokenizer):
         return ragged.flat_values, ragged.row_splits
 
     # One int object per vocabulary id, shared by every token that has it:
-    # `tolist()` makes one per token (32 bytes each, most of a tokenized
-    # corpus's memory), and the forked workers' reads then dirty their pages.
+    # `tolist()` makes one per token (32 bytes each; BBC: 32 MB), and the
+    # forked workers' reads then copy every page they sit on.
     id_objects = np.array(range(tokenizer.vocab_size), dtype=object)
     ids = []
     with _garbage_collector_paused():
