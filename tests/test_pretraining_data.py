@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from kerasbert.data import DynamicMasking, create_pretraining_data, masking_options, pretraining_dataset
 from kerasbert.data.bbc import prepare_bbc_pretraining
+from kerasbert.data.text_corpus import read_documents
 from kerasbert.text import WordPieceTokenizer
 
 CLS, SEP, MASK = 101, 102, 103
@@ -134,8 +135,6 @@ def test_statistics_time_the_instance_phase(static_data):
 def test_tokenized_documents_share_one_int_object_per_id(minilm_vocab, bbc_files):
     # What keeps a tokenized corpus small in memory (BBC at dupe_factor=5:
     # the process grew by 144 MB, not 176) and the forked workers' pages clean.
-    from kerasbert.data.text_corpus import read_documents
-
     module = importlib.import_module("kerasbert.data.create_pretraining_data")
     texts, _ = read_documents(bbc_files[:50], "paragraphs", "en")
     documents = module.tokenize_documents(texts, WordPieceTokenizer(minilm_vocab))
