@@ -2,6 +2,7 @@
 
 import importlib
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from kerasbert.data import DynamicMasking, create_pretraining_data, masking_options, pretraining_dataset
-from kerasbert.data.bbc import prepare_bbc_pretraining
+from kerasbert.data.bbc import bbc_files, prepare_bbc_pretraining
 from kerasbert.data.text_corpus import read_documents
 from kerasbert.text import WordPieceTokenizer
 
@@ -257,6 +258,21 @@ def test_bad_input_is_named(tmp_path, minilm_vocab):
     done = run_program(f"--input_files={tmp_path}/model.bin", *common)
     assert done.returncode == 1 and "model.bin: looks like a binary file" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_an_error_in_a_forked_reader_names_the_file_and_writes_nothing(minilm_vocab, tmp_path, monkeypatch):
+    binary = tmp_path / "model.bin"
+    binary.write_bytes(bytes(range(256)) * 8)
+    files = [*bbc_files()[:40], str(binary)]
+    module = importlib.import_module("kerasbert.data.create_pretraining_data")
+    monkeypatch.setattr(module, "PARALLEL_READ_BYTES", 0)
+    monkeypatch.setattr(module, "FILES_PER_TASK", 1)  # the error comes from a worker, mid-run
+    with pytest.raises(ValueError, match="model.bin: looks like a binary file"):
+        create_pretraining_data(
+            files, minilm_vocab, str(tmp_path / "out"), input_format="paragraphs", num_workers=2, show_progress=False
+        )
+    assert sorted(os.listdir(tmp_path)) == ["model.bin"]
+    assert not multiprocessing.active_children()  # the workers are gone
 
 
 def test_existing_output_is_refused(static_data, corpus, minilm_vocab):

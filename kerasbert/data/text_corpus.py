@@ -56,7 +56,7 @@ def read_documents(files, input_format="lines", language="en", map_function=map)
     line between documents. `"paragraphs"`: each file is one document, each
     non-blank line a paragraph that `sentencex` splits into sentences.
     Empty documents are skipped and counted. `map_function` runs `read_file`
-    over the files; a process pool's `imap` reads them in parallel, in order.
+    over the files; a process pool's `map` reads them in parallel, in order.
 
     Returns:
         `(documents, stats)`, stats a `CorpusStats`.
