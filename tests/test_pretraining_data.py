@@ -275,6 +275,30 @@ def test_an_error_in_a_forked_reader_names_the_file_and_writes_nothing(minilm_vo
     assert not multiprocessing.active_children()  # the workers are gone
 
 
+def test_a_worker_killed_mid_run_stops_it_with_a_clear_error(minilm_vocab, tmp_path):
+    # As the kernel's OOM killer would: SIGKILL to one worker at its third
+    # task. In a child process, so that a hang (a multiprocessing.Pool
+    # waits forever for a dead worker's result) fails the test.
+    script = f"""
+import importlib, os, signal
+from kerasbert.data import create_pretraining_data
+from kerasbert.data.bbc import bbc_files
+module = importlib.import_module("kerasbert.data.create_pretraining_data")
+run_task = module._run_task
+def run_or_die(task):
+    if task == (0, 128):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return run_task(task)
+module._run_task = run_or_die
+create_pretraining_data(bbc_files()[:300], {minilm_vocab!r}, {str(tmp_path / "out")!r},
+                        input_format="paragraphs", dupe_factor=1, num_workers=2, show_progress=False)
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "RuntimeError: a worker process died" in done.stderr and "create the data in parts" in done.stderr
+    assert os.listdir(tmp_path) == []  # no output, no temporary directory
+
+
 def test_existing_output_is_refused(static_data, corpus, minilm_vocab):
     directory, _, _ = static_data
     with pytest.raises(FileExistsError, match="already exists"):

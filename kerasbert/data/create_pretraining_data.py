@@ -311,5 +311,11 @@ def _pool(num_workers):
     )
     try:
         yield executor
+    except concurrent.futures.process.BrokenProcessPool as error:
+        raise RuntimeError(
+            "a worker process died and nothing was written. If the system killed it for lack of "
+            "memory, create the data in parts (one output directory and seed each) and read them "
+            f"as one. ({error})"
+        ) from error
     finally:
         executor.shutdown(cancel_futures=True)  # after an error, the tasks not started are dropped
