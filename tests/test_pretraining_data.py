@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from kerasbert.data import DynamicMasking, create_pretraining_data, masking_options, pretraining_dataset
-from kerasbert.data.bbc import bbc_files, prepare_bbc_pretraining
+from kerasbert.data.bbc import prepare_bbc_pretraining
 from kerasbert.data.text_corpus import read_documents
 from kerasbert.text import WordPieceTokenizer
 
@@ -260,10 +260,10 @@ def test_bad_input_is_named(tmp_path, minilm_vocab):
     assert not (tmp_path / "out").exists()
 
 
-def test_an_error_in_a_forked_reader_names_the_file_and_writes_nothing(minilm_vocab, tmp_path, monkeypatch):
+def test_an_error_in_a_forked_reader_names_the_file_and_writes_nothing(minilm_vocab, bbc_files, tmp_path, monkeypatch):
     binary = tmp_path / "model.bin"
     binary.write_bytes(bytes(range(256)) * 8)
-    files = [*bbc_files()[:40], str(binary)]
+    files = [*bbc_files[:40], str(binary)]
     module = importlib.import_module("kerasbert.data.create_pretraining_data")
     monkeypatch.setattr(module, "PARALLEL_READ_BYTES", 0)
     monkeypatch.setattr(module, "FILES_PER_TASK", 1)  # the error comes from a worker, mid-run

@@ -300,7 +300,7 @@ def _pool(num_workers):
     An executor, not a `multiprocessing.Pool`: the Pool's worker-handler
     thread wakes for every result waiting in its queue and spins until
     another thread has read it. Over BBC's 175 tasks that took 0.16-0.28 s
-    of the parent's CPU, against 0.10 s, and on 2 cores it is taken from
+    of the parent's CPU, against 0.10-0.11 s, and on 2 cores it is taken from
     the workers (the bench's 2-over-1 ratio: 1.715-1.745 against
     1.682-1.733, three interleaved runs each)."""
     if num_workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
