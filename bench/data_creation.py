@@ -8,10 +8,10 @@ interleaved. A run is timed whole, from reading the files to the renamed
 output directory. Reported: documents/s, instances/s and the speedup of 2
 processes over 1 (the output is byte-identical whatever the number of
 workers); beside it, from the library's `instance_seconds`, the speedup of
-the instance phase alone (the only part the workers share) and the bound
-that the serial rest (reading, tokenizing, writing the shards) sets on the
-whole: the speedup if two workers took exactly half the one process's
-instance phase.
+the instance phase alone and the bound that the rest (reading and
+tokenizing in one process; writing the shards, two at a time on two
+workers) sets on the whole: the speedup if two workers took exactly half
+the one process's instance phase.
 
 Like every benchmark it runs in a fresh process (`bench.child`), as
 `train/create_pretraining_data.py` does: in one process shared with the

@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -142,6 +143,23 @@ def test_tokenized_documents_share_one_int_object_per_id(minilm_vocab, bbc_files
     tokens = [token for document in documents for sentence in document for token in sentence]
     assert len(tokens) > 20_000
     assert len({id(token) for token in tokens}) == len(set(tokens))
+
+
+def test_the_records_are_not_held_in_memory_while_the_shards_are_written(minilm_vocab, bbc_files, tmp_path):
+    # The shards are copied out of the workers' part files, so a run needs
+    # memory for the tokenized corpus, not for the output too (here twice its
+    # size). In process, where every Python allocation is traced.
+    tracemalloc.start()
+    try:
+        create_pretraining_data(
+            bbc_files[:200], minilm_vocab, str(tmp_path / "out"), input_format="paragraphs",
+            dupe_factor=20, num_workers=1, show_progress=False,
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    output = sum(path.stat().st_size for path in (tmp_path / "out").glob("*.tfrecord"))
+    assert output > 10 << 20 and peak < output, (peak, output)
 
 
 def test_a_corpus_made_in_parts_is_read_as_one(corpus, minilm_vocab, tmp_path):
