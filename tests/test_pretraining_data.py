@@ -1,5 +1,7 @@
 """Pretraining data: the statistics of google-research/bert's algorithm."""
 
+import gc
+import hashlib
 import importlib
 import json
 import multiprocessing
@@ -134,15 +136,66 @@ def test_statistics_time_the_instance_phase(static_data):
     assert 0 < stats["instance_seconds"] < stats["seconds"]
 
 
-def test_tokenized_documents_share_one_int_object_per_id(minilm_vocab, bbc_files):
-    # What keeps a tokenized corpus small in memory (BBC at dupe_factor=5:
-    # the process grew by 144 MB, not 176) and the forked workers' pages clean.
+def test_tokenized_documents_are_flat_arrays_read_as_sentences_of_ids(minilm_vocab, bbc_files):
+    # What keeps a tokenized corpus small in memory (4 bytes a token) and
+    # the forked workers' pages clean; empty sentences and documents dropped.
     module = importlib.import_module("kerasbert.data.create_pretraining_data")
     texts, _ = read_documents(bbc_files[:50], "paragraphs", "en")
-    documents = module.tokenize_documents(texts, WordPieceTokenizer(minilm_vocab))
-    tokens = [token for document in documents for sentence in document for token in sentence]
-    assert len(tokens) > 20_000
-    assert len({id(token) for token in tokens}) == len(set(tokens))
+    texts = [[], *texts[:20], ["", " "], [texts[20][0], "", *texts[20][1:]], *texts[21:]]
+    tokenizer = WordPieceTokenizer(minilm_vocab)
+    documents = module.tokenize_documents(texts, tokenizer)
+    expected = [
+        [sentence for sentence in tokenizer.tokenize(tf.constant(document), flat=True).to_list() if sentence]
+        for document in texts
+        if document
+    ]
+    expected = [document for document in expected if document]
+    assert len(documents) == len(expected) == 50
+    assert [[list(sentence) for sentence in documents[i]] for i in range(len(documents))] == expected
+    tokens = sum(len(sentence) for document in expected for sentence in document)
+    assert documents.ids.dtype == np.int32 and documents.ids.nbytes == 4 * tokens > 80_000
+
+
+def test_the_output_is_that_of_the_recorded_algorithm(minilm_vocab, bbc_files, tmp_path):
+    # The SHA-256 of the shards as the code of 5d1f8f1 wrote them (40 BBC
+    # articles, seed 12345), so that a change meant to be only faster or
+    # leaner is caught when it changes the data. Update the digests only for
+    # a change to the algorithm itself, and say so in its commit.
+    runs = {
+        "41923d7081a4d2e8677252b517caff29871a1c088b1d47b65d9899a9c164b677": dict(dupe_factor=1),
+        "a4ae5590096ee864cf0a0e8367234fddac21c8f76ba33edd0c12b90bc1d387bf": dict(
+            dupe_factor=2, whole_word_mask=True, sop=True
+        ),
+    }
+    for i, (digest, options) in enumerate(runs.items()):
+        output = tmp_path / str(i)
+        create_pretraining_data(
+            bbc_files[:40], minilm_vocab, str(output), input_format="paragraphs", num_shards=2,
+            show_progress=False, **options,
+        )
+        shards = b"".join(path.read_bytes() for path in sorted(output.glob("*.tfrecord")))
+        assert hashlib.sha256(shards).hexdigest() == digest, options
+
+
+def _private_memory_after_a_full_collection(_):
+    def private_dirty_kb():
+        with open("/proc/self/smaps_rollup") as smaps:
+            return next(int(line.split()[1]) for line in smaps if line.startswith("Private_Dirty:"))
+
+    before = private_dirty_kb()
+    gc.collect()
+    return private_dirty_kb() - before
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps_rollup"), reason="Linux's /proc only")
+def test_a_forked_workers_garbage_collection_leaves_the_inherited_pages_shared():
+    # Without gc.freeze() a worker's full collection writes to every page
+    # of this process's Python objects (TensorFlow's among them), copying them.
+    module = importlib.import_module("kerasbert.data.create_pretraining_data")
+    with module._pool(2) as pool:
+        copied_kb = list(pool.map(_private_memory_after_a_full_collection, range(2)))
+    assert max(copied_kb) < 10 << 10, copied_kb
+    assert gc.get_freeze_count() == 0  # unfrozen again here
 
 
 def test_the_records_are_not_held_in_memory_while_the_shards_are_written(minilm_vocab, bbc_files, tmp_path):

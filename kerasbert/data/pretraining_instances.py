@@ -1,9 +1,9 @@
 """BERT's pretraining instances: google-research/bert's
 `create_pretraining_data.py` algorithm, on token ids, in plain Python.
 
-A document is a list of sentences, a sentence a list of token ids. From each
-document come [CLS] A [SEP] B [SEP] pairs about `max_seq_length` long
-(shorter with probability `short_seq_prob`), B being the true continuation
+A document is a list of sentences, a sentence a sequence of token ids.
+From each document come [CLS] A [SEP] B [SEP] pairs about `max_seq_length`
+long (shorter with probability `short_seq_prob`), B being the true continuation
 or, half of the time, text from another document (the unused sentences are
 put back for the next pair). With `sop=True` (ALBERT), B is always the true
 continuation and half of the pairs are swapped instead. Then 15% of the
