@@ -17,6 +17,7 @@ import tensorflow as tf
 from kerasbert.data import DynamicMasking, create_pretraining_data, masking_options, pretraining_dataset
 from kerasbert.data.bbc import prepare_bbc_pretraining
 from kerasbert.data.text_corpus import read_documents
+from kerasbert.data.tokenized_documents import TokenizedDocuments
 from kerasbert.text import WordPieceTokenizer
 
 CLS, SEP, MASK = 101, 102, 103
@@ -154,6 +155,15 @@ def test_tokenized_documents_are_flat_arrays_read_as_sentences_of_ids(minilm_voc
     assert [[list(sentence) for sentence in documents[i]] for i in range(len(documents))] == expected
     tokens = sum(len(sentence) for document in expected for sentence in document)
     assert documents.ids.dtype == np.int32 and documents.ids.nbytes == 4 * tokens > 80_000
+
+
+def test_tokenized_documents_read_in_their_order():
+    documents = TokenizedDocuments(np.array([7, 8, 9, 4, 5], np.int32), np.array([0, 2, 3, 5]), np.array([0, 2, 3]))
+    documents.order.reverse()
+    assert [[list(sentence) for sentence in document] for document in documents] == [[[4, 5]], [[7, 8], [9]]]
+    assert len(documents) == 2 and [type(token) for token in documents[1][0]] == [int, int]
+    with pytest.raises(IndexError):
+        documents[2]
 
 
 def test_the_output_is_that_of_the_recorded_algorithm(minilm_vocab, bbc_files, tmp_path):

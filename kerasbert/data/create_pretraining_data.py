@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from kerasbert.data import pretraining_instances as instances_lib
 from kerasbert.data.text_corpus import read_documents
+from kerasbert.data.tokenized_documents import TokenizedDocuments
 from kerasbert.io_utils import atomic_directory, expand_globs
 from kerasbert.text import WordPieceTokenizer
 
@@ -186,43 +187,6 @@ def tokenize_documents(texts, tokenizer):
         np.concatenate([[0], np.cumsum(lengths[kept])]),
         np.concatenate([[0], np.cumsum(sentences_per_document[sentences_per_document > 0])]),
     )
-
-
-class TokenizedDocuments:
-    """A tokenized corpus in flat arrays, read as a list of documents, each a
-    list of sentences, each a sequence of ids (a `memoryview` of the flat
-    ids, which iterates as ints).
-
-    Lists of lists of ints cost ~3 times the text in memory, and every
-    forked worker copies the pages it reads them from, since reading an
-    object writes its reference count. Flat arrays take 4 bytes a token and
-    stay shared.
-
-    Args:
-        ids: every token id, int32, sentence after sentence.
-        sentence_starts: where each sentence starts in `ids`, then the end.
-        document_starts: where each document starts in the sentences, then
-            the end.
-        order: the documents' order (default: as given); shuffle it in place.
-    """
-
-    def __init__(self, ids, sentence_starts, document_starts, order=None):
-        self.ids = ids
-        self.sentence_starts = sentence_starts
-        self.document_starts = document_starts
-        self.order = list(range(len(document_starts) - 1)) if order is None else order
-        self._ids = memoryview(ids)
-        self._sentence_starts = memoryview(sentence_starts)
-        self._document_starts = memoryview(document_starts)
-
-    def __len__(self):
-        return len(self.order)
-
-    def __getitem__(self, index):
-        document = self.order[index]
-        bounds = self._sentence_starts[self._document_starts[document] : self._document_starts[document + 1] + 1]
-        bounds = bounds.tolist()
-        return [self._ids[begin:end] for begin, end in zip(bounds[:-1], bounds[1:])]
 
 
 def masking_options(tokenizer, masked_lm_prob, max_predictions_per_seq, whole_word_mask):
