@@ -94,7 +94,7 @@ def create_pretraining_data(
     tokenizer = WordPieceTokenizer(vocab_file, lower_case=do_lower_case)
     documents = tokenize_documents(texts, tokenizer)
     stats["empty_documents"] += len(texts) - len(documents)
-    del texts  # ~2.5 times the text, and not needed from here on
+    del texts  # the sentence strings, about 1.5 times the text: not needed from here on
     stats["documents"] = len(documents)
     if len(documents) < 2:
         raise ValueError(f"{files}: need at least 2 non-empty documents, found {len(documents)}")
