@@ -1,5 +1,7 @@
 """A tokenized corpus that forked processes share."""
 
+import numpy as np
+
 
 class TokenizedDocuments:
     """A tokenized corpus in flat arrays, read as a list of documents, each a
@@ -44,3 +46,18 @@ class TokenizedDocuments:
         bounds = self._sentence_starts[self._document_starts[document] : self._document_starts[document + 1] + 1]
         bounds = bounds.tolist()
         return [self._ids[begin:end] for begin, end in zip(bounds[:-1], bounds[1:])]
+
+    @classmethod
+    def concatenate(cls, pieces):
+        """One corpus of the pieces' documents, in the pieces' orders."""
+        if len(pieces) == 1:
+            return pieces[0]
+        tokens = np.cumsum([0] + [len(piece.ids) for piece in pieces])
+        sentences = np.cumsum([0] + [len(piece.sentence_starts) - 1 for piece in pieces])
+        documents = np.cumsum([0] + [len(piece) for piece in pieces])
+        return cls(
+            np.concatenate([piece.ids for piece in pieces]),
+            np.concatenate([[0]] + [piece.sentence_starts[1:] + start for piece, start in zip(pieces, tokens)]),
+            np.concatenate([[0]] + [piece.document_starts[1:] + start for piece, start in zip(pieces, sentences)]),
+            [index + start for piece, start in zip(pieces, documents) for index in piece.order],
+        )
