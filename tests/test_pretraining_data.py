@@ -164,6 +164,9 @@ def test_tokenized_documents_read_in_their_order():
     assert len(documents) == 2 and [type(token) for token in documents[1][0]] == [int, int]
     with pytest.raises(IndexError):
         documents[2]
+    joined = TokenizedDocuments.concatenate([documents, documents])
+    assert [[list(sentence) for sentence in document] for document in joined] == 2 * [[[4, 5]], [[7, 8], [9]]]
+    assert joined.order == [1, 0, 3, 2] and {type(index) for index in joined.order} == {int}
 
 
 def test_the_output_is_that_of_the_recorded_algorithm(minilm_vocab, bbc_files, tmp_path, monkeypatch):

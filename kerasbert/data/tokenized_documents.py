@@ -54,7 +54,7 @@ class TokenizedDocuments:
             return pieces[0]
         tokens = np.cumsum([0] + [len(piece.ids) for piece in pieces])
         sentences = np.cumsum([0] + [len(piece.sentence_starts) - 1 for piece in pieces])
-        documents = np.cumsum([0] + [len(piece) for piece in pieces])
+        documents = np.cumsum([0] + [len(piece) for piece in pieces]).tolist()  # plain ints for `order`
         return cls(
             np.concatenate([piece.ids for piece in pieces]),
             np.concatenate([[0]] + [piece.sentence_starts[1:] + start for piece, start in zip(pieces, tokens)]),
