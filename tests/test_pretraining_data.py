@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from kerasbert.data import DynamicMasking, create_pretraining_data, masking_options, pretraining_dataset
 from kerasbert.data.bbc import prepare_bbc_pretraining
-from kerasbert.data.text_corpus import read_documents
+from kerasbert.data.text_corpus import document_ranges, read_documents
 from kerasbert.data.tokenized_documents import TokenizedDocuments
 from kerasbert.text import WordPieceTokenizer
 
@@ -110,26 +110,35 @@ def test_whole_word_masking(corpus, minilm_vocab, tmp_path):
 
 def test_same_seed_same_bytes(corpus, minilm_vocab, tmp_path, static_data, monkeypatch):
     directory, _, _ = static_data
-    # Again, in one process; and with the sentences split by forked readers
-    # too (this corpus is small enough to be read in process by default).
+    # Again, in one process; with the sentences split by forked readers (this
+    # corpus is small enough to be read in process by default); and with its
+    # one file of 4.5 MB read and tokenized in ranges of 300 kB, one at a
+    # time, as a file larger than READ_PART_BYTES is.
     make_data(corpus, minilm_vocab, tmp_path / "again", num_workers=1)
+    module = importlib.import_module("kerasbert.data.create_pretraining_data")
     with monkeypatch.context() as patch:
-        patch.setattr(importlib.import_module("kerasbert.data.create_pretraining_data"), "PARALLEL_READ_BYTES", 0)
+        patch.setattr(module, "PARALLEL_READ_BYTES", 0)
         make_data(corpus, minilm_vocab, tmp_path / "forked_readers", num_workers=2)
+        patch.setattr(module, "READ_PART_BYTES", 300_000)
+        assert len(document_ranges(corpus["pretrain"][0], 300_000)) > 10
+        make_data(corpus, minilm_vocab, tmp_path / "in_ranges", num_workers=2)
     make_data(corpus, minilm_vocab, tmp_path / "other", random_seed=1)
+    same = [tmp_path / "again", tmp_path / "forked_readers", tmp_path / "in_ranges"]
     # The shards and the metadata, nothing else: the workers' part files are gone.
-    for output in (directory, tmp_path / "again", tmp_path / "forked_readers"):
+    for output in [directory, *same]:
         assert sorted(os.listdir(output)) == ["metadata.json"] + [f"train-{i:05d}-of-00002.tfrecord" for i in range(2)]
     for name in sorted(os.listdir(directory)):
         if name.endswith(".tfrecord"):
             expected = (directory / name).read_bytes()
-            assert expected == (tmp_path / "again" / name).read_bytes()
-            assert expected == (tmp_path / "forked_readers" / name).read_bytes()
+            for output in same:
+                assert expected == (output / name).read_bytes(), output
             assert expected != (tmp_path / "other" / name).read_bytes()
-    # The timings are returned, not written: the metadata does not vary either.
+    # The timings are returned, not written: the metadata (with the
+    # statistics: one file, every sentence) does not vary either.
     metadata = (directory / "metadata.json").read_bytes()
-    assert metadata == (tmp_path / "again" / "metadata.json").read_bytes()
-    assert metadata == (tmp_path / "forked_readers" / "metadata.json").read_bytes()
+    assert json.loads(metadata)["stats"]["files"] == 1
+    for output in same:
+        assert metadata == (output / "metadata.json").read_bytes(), output
 
 
 def test_statistics_time_the_instance_phase(static_data):

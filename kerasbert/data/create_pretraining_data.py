@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasbert.data import pretraining_instances as instances_lib
-from kerasbert.data.text_corpus import CorpusStats, read_documents
+from kerasbert.data.text_corpus import CorpusStats, document_ranges, read_documents
 from kerasbert.data.tokenized_documents import TokenizedDocuments
 from kerasbert.io_utils import atomic_directory, expand_globs
 from kerasbert.text import WordPieceTokenizer
@@ -91,9 +91,9 @@ def create_pretraining_data(
     stats, pieces = CorpusStats(), []
     with _pool(readers) as pool:  # sentence splitting is plain Python: shared out
         read_in_chunks = functools.partial(pool.map, chunksize=FILES_PER_TASK)
-        # A part of the files at a time: their sentence strings take ~1.5
-        # times the text, their ids 4 bytes a token.
-        for part in _parts_of(files, sizes, READ_PART_BYTES):
+        # A part of the input at a time: its sentence strings take ~1.5
+        # times the text, its ids 4 bytes a token.
+        for part in _parts_of(files, sizes, READ_PART_BYTES, input_format):
             texts, part_stats = read_documents(part, input_format, language, map_function=read_in_chunks)
             pieces.append(tokenize_documents(texts, tokenizer))
             stats.update(part_stats)
@@ -197,16 +197,28 @@ def tokenize_documents(texts, tokenizer):
     )
 
 
-def _parts_of(files, sizes, part_bytes):
-    """The files in consecutive parts of about `part_bytes` each."""
+def _parts_of(files, sizes, part_bytes, input_format):
+    """The input in consecutive parts of about `part_bytes` each: files, and
+    a `"lines"` file larger than that in ranges between its documents."""
     part, part_size = [], 0
-    for path, size in zip(files, sizes):
+    for source, size in _sources(files, sizes, part_bytes, input_format):
         if part and part_size + size > part_bytes:
             yield part
             part, part_size = [], 0
-        part.append(path)
+        part.append(source)
         part_size += size
     yield part
+
+
+def _sources(files, sizes, part_bytes, input_format):
+    """`(source, bytes)` of each file, or of each of its ranges."""
+    for path, size in zip(files, sizes):
+        if size <= part_bytes or input_format != "lines":
+            yield path, size
+            continue
+        for range_ in document_ranges(path, part_bytes):
+            _, start, end = range_
+            yield range_, (size if end is None else end) - start
 
 
 def masking_options(tokenizer, masked_lm_prob, max_predictions_per_seq, whole_word_mask):
