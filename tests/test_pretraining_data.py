@@ -16,9 +16,10 @@ import tensorflow as tf
 
 from kerasbert.data import DynamicMasking, create_pretraining_data, masking_options, pretraining_dataset
 from kerasbert.data.bbc import prepare_bbc_pretraining
-from kerasbert.data.text_corpus import document_ranges, read_documents
+from kerasbert.data.text_corpus import read_documents
 from kerasbert.data.tokenized_documents import TokenizedDocuments
 from kerasbert.text import WordPieceTokenizer
+from kerasbert.text_files import document_ranges
 
 CLS, SEP, MASK = 101, 102, 103
 ROOT = os.path.join(os.path.dirname(__file__), "..")

@@ -7,7 +7,8 @@ import tensorflow as tf
 import transformers
 
 from conftest import read_documents
-from kerasbert.text import WordPieceTokenizer, build_vocab, read_vocab
+from kerasbert.text import WordPieceTokenizer, build_vocab, read_vocab, vocabulary
+from kerasbert.text_files import document_ranges
 
 PROGRAM = os.path.join(os.path.dirname(__file__), "..", "train", "build_vocab.py")
 
@@ -64,3 +65,24 @@ def test_command_line(tmp_path, bbc_files):
     assert failed.returncode == 1
     assert f"build_vocab: {tmp_path}/none*.txt: no file matches" in failed.stderr
     assert "Traceback" not in failed.stderr
+    (tmp_path / "model.bin").write_bytes(bytes(range(256)) * 8)
+    failed = subprocess.run(
+        [sys.executable, PROGRAM, f"--input_files={tmp_path}/model.bin", f"--output={tmp_path}/binary.txt"],
+        capture_output=True, text=True,
+    )
+    assert failed.returncode == 1 and "model.bin: looks like a binary file" in failed.stderr
+    assert not (tmp_path / "binary.txt").exists()
+
+
+def test_a_large_file_is_read_a_range_at_a_time(tmp_path, bbc_files, monkeypatch):
+    # 40 articles in one "lines" file of ~90 kB, read in ranges of 2 kB:
+    # the same lines and counts as read whole.
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n\n".join(document.strip() for document in read_documents(bbc_files[:40])) + "\n")
+    whole_stats = {"files": 0, "lines": 0, "replaced_characters": 0}
+    whole = list(vocabulary.read_text_files([str(path)], whole_stats))
+    monkeypatch.setattr(vocabulary, "READ_RANGE_BYTES", 2000)
+    assert len(document_ranges(str(path), 2000)) > 20
+    stats = {"files": 0, "lines": 0, "replaced_characters": 0}
+    assert list(vocabulary.read_text_files([str(path)], stats)) == whole
+    assert stats == whole_stats and stats["files"] == 1 and stats["lines"] > 150

@@ -26,7 +26,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from kerasbert.data.text_corpus import decode_text_file
+from kerasbert.text_files import decode_text_file
 
 EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}
 FORMATS = ("csv", "tsv", "jsonl")

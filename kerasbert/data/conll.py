@@ -22,7 +22,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from kerasbert.data.text_corpus import decode_text_file
+from kerasbert.text_files import decode_text_file
 
 DOCSTART = "-DOCSTART-"
 IGNORED_LABEL = -1

@@ -19,10 +19,11 @@ import numpy as np
 import tensorflow as tf
 
 from kerasbert.data import pretraining_instances as instances_lib
-from kerasbert.data.text_corpus import CorpusStats, document_ranges, read_documents
+from kerasbert.data.text_corpus import CorpusStats, read_documents
 from kerasbert.data.tokenized_documents import TokenizedDocuments
 from kerasbert.io_utils import atomic_directory, expand_globs
 from kerasbert.text import WordPieceTokenizer
+from kerasbert.text_files import document_ranges
 
 DOCUMENTS_PER_TASK = 64
 FILES_PER_TASK = 16  # per pool task: for one small file the messaging costs more than reading it

@@ -5,7 +5,10 @@ import os
 import time
 
 from kerasbert.io_utils import expand_globs
+from kerasbert.text_files import decode_text_file, document_ranges
 from kerasbert.text.basic_tokenization import SPECIAL_TOKENS
+
+READ_RANGE_BYTES = 64 << 20  # of a text file held in memory at a time
 
 
 def read_vocab(vocab_file):
@@ -50,22 +53,19 @@ def is_uncased(pieces):
 
 
 def read_text_files(files, stats):
-    """Yields the lines of `files`, decoding invalid UTF-8 as U+FFFD and
-    counting in `stats` the files, lines and replaced bytes."""
+    """Yields the non-blank lines of `files`, decoding invalid UTF-8 as
+    U+FFFD and counting in `stats` the files, lines and replaced bytes. A
+    large file is read a range at a time.
+
+    Raises:
+        ValueError: a file looks binary.
+    """
     for path in files:
-        with open(path, "rb") as f:
-            data = f.read()
-        text = data.decode("utf-8", errors="replace")
-        if "\ufffd" in text:
-            replaced = text.count("\ufffd") - data.count("\ufffd".encode())
-            if replaced:
-                stats["replaced_characters"] += replaced
-                logging.warning("%s: %d invalid UTF-8 sequences replaced", path, replaced)
-        stats["files"] += 1
-        for line in text.splitlines():
-            if line.strip():
-                stats["lines"] += 1
-                yield line
+        for _, start, end in document_ranges(path, READ_RANGE_BYTES):
+            for line in decode_text_file(path, stats, start, end).splitlines():
+                if line.strip():
+                    stats["lines"] += 1
+                    yield line
 
 
 def build_vocab(

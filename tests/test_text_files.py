@@ -1,8 +1,9 @@
-"""Reading raw text: a large "lines" file read a range at a time is the file."""
+"""Raw text files: a large "lines" file read a range at a time is the file."""
 
 import random
 
-from kerasbert.data.text_corpus import document_ranges, read_file
+from kerasbert.data.text_corpus import read_file
+from kerasbert.text_files import document_ranges
 
 # Lines that test where a document ends: blank by str.strip() but not by
 # bytes.strip() (U+3000), a form feed and U+2028 (line breaks to
