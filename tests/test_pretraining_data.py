@@ -109,13 +109,17 @@ def test_whole_word_masking(corpus, minilm_vocab, tmp_path):
     assert checked > 100  # multi-piece words were masked whole
 
 
-def test_same_seed_same_bytes(corpus, minilm_vocab, tmp_path, static_data, monkeypatch):
+def test_same_seed_same_bytes(corpus, minilm_vocab, tmp_path, static_data, monkeypatch, capsys):
     directory, _, _ = static_data
-    # Again, in one process; with the sentences split by forked readers (this
+    # Again, in one process (with the progress bars: the input's megabytes
+    # read, then the tasks); with the sentences split by forked readers (this
     # corpus is small enough to be read in process by default); and with its
     # one file of 4.5 MB read and tokenized in ranges of 300 kB, one at a
     # time, as a file larger than READ_PART_BYTES is.
-    make_data(corpus, minilm_vocab, tmp_path / "again", num_workers=1)
+    make_data(corpus, minilm_vocab, tmp_path / "again", num_workers=1, show_progress=True)
+    progress = capsys.readouterr().out
+    assert "4/4" in progress and "ms/MB" in progress and "documents: 2002" in progress
+    assert "ms/task" in progress and "instances: " in progress
     module = importlib.import_module("kerasbert.data.create_pretraining_data")
     with monkeypatch.context() as patch:
         patch.setattr(module, "PARALLEL_READ_BYTES", 0)

@@ -89,17 +89,22 @@ def create_pretraining_data(
     sizes = [os.path.getsize(path) for path in files]
     readers = num_workers if sum(sizes) >= PARALLEL_READ_BYTES else 1
     tokenizer = WordPieceTokenizer(vocab_file, lower_case=do_lower_case)
-    stats, pieces = CorpusStats(), []
+    stats, pieces, read_bytes = CorpusStats(), [], 0
+    reading = keras.utils.Progbar(
+        max(sum(sizes) >> 20, 1), verbose=1 if show_progress else 0, unit_name="MB", stateful_metrics=["documents"]
+    )
     with _pool(readers) as pool:  # sentence splitting is plain Python: shared out
         read_in_chunks = functools.partial(pool.map, chunksize=FILES_PER_TASK)
         # A part of the input at a time: its sentence strings take ~1.5
         # times the text, its ids 4 bytes a token.
-        for part in _parts_of(files, sizes, READ_PART_BYTES, input_format):
+        for part, part_bytes in _parts_of(files, sizes, READ_PART_BYTES, input_format):
             texts, part_stats = read_documents(part, input_format, language, map_function=read_in_chunks)
             pieces.append(tokenize_documents(texts, tokenizer))
             stats.update(part_stats)
             stats["empty_documents"] += len(texts) - len(pieces[-1])
             del texts
+            read_bytes += part_bytes
+            reading.update(max(read_bytes >> 20, 1), [("documents", sum(map(len, pieces)))])
     if not stats["sentences"]:
         raise ValueError(f"no text in the input files {files[:5]}{'...' if len(files) > 5 else ''}")
     documents = TokenizedDocuments.concatenate(pieces)
@@ -199,16 +204,17 @@ def tokenize_documents(texts, tokenizer):
 
 
 def _parts_of(files, sizes, part_bytes, input_format):
-    """The input in consecutive parts of about `part_bytes` each: files, and
-    a `"lines"` file larger than that in ranges between its documents."""
+    """`(sources, bytes)`: the input in consecutive parts of about
+    `part_bytes` each, files and, of a `"lines"` file larger than that,
+    ranges between its documents."""
     part, part_size = [], 0
     for source, size in _sources(files, sizes, part_bytes, input_format):
         if part and part_size + size > part_bytes:
-            yield part
+            yield part, part_size
             part, part_size = [], 0
         part.append(source)
         part_size += size
-    yield part
+    yield part, part_size
 
 
 def _sources(files, sizes, part_bytes, input_format):
