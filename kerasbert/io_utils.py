@@ -52,16 +52,30 @@ def write_json(path, value):
 
 
 def expand_globs(patterns):
-    """`"a/*.txt,b.txt"` or a list of globs -> sorted, de-duplicated paths."""
+    """`"a/*.txt,b.txt"` or a list of globs -> sorted, de-duplicated paths;
+    a pattern with a scheme (`gs://...`) through TensorFlow's filesystems."""
     if isinstance(patterns, str):
         patterns = [p for p in patterns.split(",") if p]
     files = []
-    for pattern in patterns:
-        matches = sorted(glob.glob(os.fspath(pattern), recursive=True))
-        if not matches:
+    for pattern in map(os.fspath, patterns):
+        matches = _tensorflow_glob(pattern) if "://" in pattern else _local_glob(pattern)
+        if matches is None:
             raise FileNotFoundError(f"{pattern}: no file matches")
-        files += [m for m in matches if os.path.isfile(m)]
+        files += matches
     return list(dict.fromkeys(files))
+
+
+def _local_glob(pattern):
+    """The files that match, sorted; None if nothing does."""
+    matches = sorted(glob.glob(pattern, recursive=True))
+    return [m for m in matches if os.path.isfile(m)] if matches else None
+
+
+def _tensorflow_glob(pattern):
+    import tensorflow as tf
+
+    matches = sorted(tf.io.gfile.glob(pattern))
+    return [m for m in matches if not tf.io.gfile.isdir(m)] if matches else None
 
 
 @contextlib.contextmanager

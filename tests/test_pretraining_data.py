@@ -416,3 +416,23 @@ def test_reader_names_mismatched_lengths(static_data, tmp_path):
     (tmp_path / shard).write_bytes((directory / shard).read_bytes())  # without metadata.json
     with pytest.raises(ValueError, match=f"{shard}: input_word_ids has length 128, but max_seq_length=64"):
         pretraining_dataset(str(tmp_path / shard), 8, 64, 20)
+
+
+def test_reader_takes_data_on_tensorflows_filesystems(static_data):
+    # As on a TPU, where the data sits in gs://: here TensorFlow's in-memory
+    # filesystem (ram://) stands in for it. A directory and a glob, and the
+    # metadata check, read through tf.io.gfile.
+    directory, _, data = static_data
+    remote = "ram://bucket/static"
+    tf.io.gfile.makedirs(remote)
+    for name in os.listdir(directory):
+        tf.io.gfile.copy(str(directory / name), f"{remote}/{name}", overwrite=True)
+    try:
+        for source in (remote, f"{remote}/*.tfrecord"):
+            assert np.array_equal(read_all(source)["masked_lm_ids"], data["masked_lm_ids"]), source
+        with pytest.raises(ValueError, match=f"{remote}/metadata.json: the data has max_predictions_per_seq=20, not 10"):
+            pretraining_dataset(remote, 8, 128, 10)
+        with pytest.raises(FileNotFoundError, match="ram://bucket/none/\\*.tfrecord: no file matches"):
+            pretraining_dataset("ram://bucket/none/*.tfrecord", 8, 128, 20)
+    finally:
+        tf.io.gfile.rmtree(remote)

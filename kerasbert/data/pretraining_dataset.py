@@ -30,12 +30,13 @@ PREDICTION_FEATURES = ("masked_lm_positions", "masked_lm_ids", "masked_lm_weight
 
 
 def pretraining_files(data):
-    """A directory (its TFRecord shards), a file, or comma-separated globs."""
-    if isinstance(data, str) and os.path.isdir(data):
+    """A directory (its TFRecord shards), a file, or comma-separated globs,
+    on any filesystem TensorFlow reads (local, `gs://`)."""
+    if isinstance(data, str) and tf.io.gfile.isdir(data):
         files = [
             os.path.join(data, name)
-            for name in sorted(os.listdir(data))
-            if name != METADATA_FILE and not name.startswith(".")
+            for name in sorted(tf.io.gfile.listdir(data))
+            if name != METADATA_FILE and not name.startswith(".") and not name.endswith("/")
         ]
         if not files:
             raise FileNotFoundError(f"{data}: no TFRecord files in the directory")
@@ -64,8 +65,8 @@ def check_pretraining_files(files, max_seq_length, max_predictions_per_seq, skip
         ValueError: naming the file and the length that does not match.
     """
     metadata = os.path.join(os.path.dirname(files[0]), METADATA_FILE)
-    if os.path.exists(metadata):
-        with open(metadata) as f:
+    if tf.io.gfile.exists(metadata):
+        with tf.io.gfile.GFile(metadata) as f:
             stored = json.load(f)
         for key, wanted in (
             ("max_seq_length", max_seq_length),

@@ -489,9 +489,9 @@ def _prepare_model_dir(options, chief):
 def _metadata(data):
     files = pretraining_files(data)
     path = os.path.join(os.path.dirname(files[0]), METADATA_FILE)
-    if not os.path.exists(path):
+    if not tf.io.gfile.exists(path):
         return {}
-    with open(path) as f:
+    with tf.io.gfile.GFile(path) as f:
         return json.load(f)
 
 
