@@ -3,7 +3,10 @@
 import dataclasses
 import json
 import logging
-import os
+
+import tensorflow as tf
+
+from kerasbert.io_utils import write_text
 
 ACTIVATIONS = ("gelu", "gelu_exact", "relu")
 
@@ -135,8 +138,10 @@ class BertConfig:
 
     @classmethod
     def from_json_file(cls, path):
+        if not tf.io.gfile.exists(path):
+            raise FileNotFoundError(f"{path}: config file not found")
         try:
-            with open(path, encoding="utf-8") as f:
+            with tf.io.gfile.GFile(path) as f:
                 values = json.load(f)
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}: not valid JSON ({e})") from e
@@ -147,11 +152,7 @@ class BertConfig:
 
     def to_json_file(self, path):
         """Writes the config atomically (temporary file, then rename)."""
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
+        write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def preset(cls, name, **overrides):

@@ -46,9 +46,19 @@ def atomic_directory(path, overwrite=False):
 def write_json(path, value):
     """Writes `value` as indented JSON through a temporary file renamed into
     place, so that a reader never sees half a file."""
-    with open(path + ".tmp", "w") as f:
-        json.dump(value, f, indent=1)
-    os.replace(path + ".tmp", path)
+    write_text(path, json.dumps(value, indent=1))
+
+
+def write_text(path, text):
+    """Writes `text` to a temporary file and renames it into place, on any
+    filesystem TensorFlow writes (local, `gs://`: there the rename is a copy,
+    so readers still never see half a file)."""
+    import tensorflow as tf
+
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(text)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
 def expand_globs(patterns):

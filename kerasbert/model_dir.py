@@ -25,12 +25,12 @@ def checkpoint_prefix(path):
     """A model directory (its newest checkpoint) or a checkpoint prefix ->
     the checkpoint prefix."""
     path = os.fspath(path)
-    if os.path.isdir(path):
+    if tf.io.gfile.isdir(path):
         prefix = tf.train.latest_checkpoint(path)
         if prefix is None:
             raise FileNotFoundError(f"{path}: no checkpoint in this directory")
         return prefix
-    if not os.path.exists(path + ".index"):
+    if not tf.io.gfile.exists(path + ".index"):
         raise FileNotFoundError(f"{path}: neither a model directory nor a checkpoint prefix")
     return path
 
@@ -57,7 +57,7 @@ def load_model(path, config=None, vocab_file=None):
     model_dir = os.path.dirname(prefix)
     config_file = os.path.join(model_dir, CONFIG_FILE)
     if config is None:
-        if not os.path.exists(config_file):
+        if not tf.io.gfile.exists(config_file):
             raise FileNotFoundError(f"{config_file}: no config beside the checkpoint {prefix}")
         config = BertConfig.from_json_file(config_file)
     vocab_file = os.fspath(vocab_file or os.path.join(model_dir, VOCAB_FILE))

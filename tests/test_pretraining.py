@@ -13,6 +13,7 @@ import time
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from kerasbert import BertConfig, BertEncoder, BertPretrainer
 from kerasbert.convert import FORMATS, save_any
@@ -96,6 +97,32 @@ def program_args(setup, model_dir, *extra):
 
 def program_result(stdout):
     return json.JSONDecoder().raw_decode(stdout[stdout.index("{"):])[0]
+
+
+def test_data_and_model_dir_on_tensorflows_filesystems(setup):
+    # As on a TPU, where --train_data and --model_dir are gs:// paths: here
+    # TensorFlow's in-memory filesystem (ram://) stands in for GCS.
+    bucket = "ram://bucket"
+    data, model_dir, vocab = f"{bucket}/data", f"{bucket}/run", f"{bucket}/vocab.txt"
+    tf.io.gfile.makedirs(data)
+    for name in os.listdir(setup["data"]):
+        tf.io.gfile.copy(os.path.join(setup["data"], name), f"{data}/{name}")
+    tf.io.gfile.copy(setup["vocab"], vocab)
+    try:
+        run = dict(train_data=data, eval_data=data, steps_per_loop=10, checkpoint_steps=10)
+        assert pretrain(options(setup, model_dir, vocab_file=vocab, train_steps=20, **run))["step"] == 20
+        written = set(tf.io.gfile.listdir(model_dir))
+        assert {"config.json", "vocab.txt", "history.jsonl", "eval_results.json", "training.png"} <= written
+        assert {"checkpoint", "ckpt-20.index", "train/", "eval/"} <= written | {n + "/" for n in written}
+        # Resumed with what the model dir holds: its config, vocabulary, checkpoint.
+        assert pretrain(options(setup, model_dir, config=None, vocab_file=None, train_steps=40, **run))["step"] == 40
+        with tf.io.gfile.GFile(f"{model_dir}/history.jsonl") as f:
+            steps = [r["step"] for r in map(json.loads, f) if r["split"] == "train"]
+        assert steps == [10, 20, 30, 40]
+        # (Not load_model: ram:// takes a checkpoint prefix for a directory,
+        # which tf.train.load_checkpoint then refuses; gs:// does not.)
+    finally:
+        tf.io.gfile.rmtree(bucket)
 
 
 def test_one_device(setup, tmp_path):

@@ -4,6 +4,8 @@ import logging
 import os
 import time
 
+import tensorflow as tf
+
 from kerasbert.io_utils import expand_globs
 from kerasbert.text_files import decode_text_file, document_ranges
 from kerasbert.text.basic_tokenization import SPECIAL_TOKENS
@@ -20,9 +22,9 @@ def read_vocab(vocab_file):
             special token; the message names the file and what is wrong.
     """
     vocab_file = os.fspath(vocab_file)
-    if not os.path.isfile(vocab_file):
+    if not tf.io.gfile.exists(vocab_file) or tf.io.gfile.isdir(vocab_file):
         raise FileNotFoundError(f"{vocab_file}: vocabulary file not found")
-    with open(vocab_file, "rb") as f:
+    with tf.io.gfile.GFile(vocab_file, "rb") as f:  # local or gs://
         data = f.read()
     try:
         text = data.decode("utf-8")

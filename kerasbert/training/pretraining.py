@@ -16,13 +16,11 @@ with `skip_corrupt_records`); a non-finite loss stops with
 """
 
 import dataclasses
-import glob
 import hashlib
 import json
 import logging
 import math
 import os
-import shutil
 import signal
 import threading
 import time
@@ -260,7 +258,7 @@ def pretrain(options, strategy=None):
     finally:
         preemption.close()
     if not chief:
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        _remove_tree(checkpoint_dir)
     result = {
         "step": step,
         "train_steps": train_steps,
@@ -276,7 +274,7 @@ def pretrain(options, strategy=None):
         result["eval"] = writers.last("eval")
         if chief:
             result["baselines"] = _write_results(options, result, writers)
-    if chief and os.path.exists(writers.history_path):
+    if chief and tf.io.gfile.exists(writers.history_path):
         plot_history(writers.history_path, os.path.join(options.model_dir, PLOT_FILE))
     return result
 
@@ -451,7 +449,7 @@ def _prepare_model_dir(options, chief):
     model_dir = options.model_dir
     saved_config = os.path.join(model_dir, CONFIG_FILE)
     config = options.config
-    if os.path.exists(saved_config):
+    if tf.io.gfile.exists(saved_config):
         saved = BertConfig.from_json_file(saved_config)
         if config is not None and config != saved:
             raise ValueError(
@@ -475,15 +473,23 @@ def _prepare_model_dir(options, chief):
                 f"{options.train_data}: the data was made with {key}={metadata[key]}, "
                 f"but this run needs {key}={wanted} (objective={options.objective})"
             )
-    if chief:
-        os.makedirs(model_dir, exist_ok=True)
+    if chief:  # through tf.io.gfile: model_dir may be on gs://, as on a TPU
+        tf.io.gfile.makedirs(model_dir)
         config.to_json_file(saved_config)
         target = os.path.join(model_dir, VOCAB_FILE)
         if os.path.abspath(vocab_file) != os.path.abspath(target):
-            shutil.copyfile(vocab_file, target)
-        for stale in glob.glob(os.path.join(model_dir, "*_temp*")):
-            shutil.rmtree(stale, ignore_errors=True)  # a save cut off by a kill
+            tf.io.gfile.copy(vocab_file, target, overwrite=True)
+        for stale in tf.io.gfile.glob(os.path.join(model_dir, "*_temp*")):
+            _remove_tree(stale)  # a save cut off by a kill
     return config, vocab_file
+
+
+def _remove_tree(path):
+    """Removes a directory or file, if there."""
+    if tf.io.gfile.isdir(path):
+        tf.io.gfile.rmtree(path)
+    elif tf.io.gfile.exists(path):
+        tf.io.gfile.remove(path)
 
 
 def _metadata(data):
@@ -566,16 +572,16 @@ class _SummaryWriters:
         with self.writers[split].as_default():
             for name, value in metrics.items():
                 tf.summary.scalar(name.replace("/", "_per_"), value, step=step)
-        with open(self.history_path, "a") as f:
+        with tf.io.gfile.GFile(self.history_path, "a") as f:
             f.write(json.dumps({"step": step, "split": split, **metrics}) + "\n")
 
     def last(self, split):
         return self.latest.get(split)
 
     def history(self):
-        if not os.path.exists(self.history_path):
+        if not tf.io.gfile.exists(self.history_path):
             return []
-        with open(self.history_path) as f:
+        with tf.io.gfile.GFile(self.history_path) as f:
             return [json.loads(line) for line in f if line.strip()]
 
     def close(self):

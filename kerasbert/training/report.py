@@ -1,9 +1,11 @@
 """Reports of a pretraining run: a text table and a PNG plot."""
 
+import io
 import json
 import logging
 
 import numpy as np
+import tensorflow as tf
 
 
 def format_baselines(results):
@@ -34,7 +36,7 @@ def plot_history(history_file, png_file):
     except ImportError:
         logging.warning("matplotlib is not installed: no plot %s", png_file)
         return None
-    with open(history_file) as f:
+    with tf.io.gfile.GFile(history_file) as f:
         records = [json.loads(line) for line in f if line.strip()]
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(11, 4))
     for split, style in (("train", "-"), ("eval", "o--")):
@@ -52,7 +54,7 @@ def plot_history(history_file, png_file):
         axis.grid(alpha=0.3)
         axis.legend()
     figure.tight_layout()
-    figure.savefig(png_file, dpi=100)
+    _save(figure, png_file)
     plt.close(figure)
     return png_file
 
@@ -80,7 +82,7 @@ def plot_confusion_matrix(matrix, label_names, png_file, title="confusion matrix
     for (row, column), count in np.ndenumerate(np.asarray(matrix)):
         axis.text(column, row, str(count), ha="center", va="center")
     figure.tight_layout()
-    figure.savefig(png_file, dpi=100)
+    _save(figure, png_file)
     plt.close(figure)
     return png_file
 
@@ -93,3 +95,11 @@ def format_finetuning_table(runs):
         cells = "".join(f"{results[m]:12.3f}" if m in results else f"{'-':>12}" for m in metrics)
         lines.append(f"{name:<34}{cells}{results.get('train_seconds', 0):10.0f}")
     return "\n".join(lines)
+
+
+def _save(figure, png_file):
+    """As a PNG, written through tf.io.gfile: `png_file` may be on gs://."""
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=100)
+    with tf.io.gfile.GFile(png_file, "wb") as f:
+        f.write(image.getvalue())
