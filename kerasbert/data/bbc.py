@@ -5,7 +5,7 @@ import json
 import os
 
 from kerasbert.data.text_corpus import read_documents
-from kerasbert.io_utils import expand_globs
+from kerasbert.io_utils import expand_globs, write_text
 
 HELDOUT_EVERY = 10  # article i is held out when i % 10 == 0: 223 of 2,225
 TOPIC_EVAL_EVERY = 5  # article i is in the topic eval split when i % 5 == 0: 445 (20%)
@@ -41,9 +41,7 @@ def prepare_bbc_pretraining(output_dir, heldout_every=HELDOUT_EVERY):
     for split, paths in splits.items():
         documents, _ = read_documents(paths, input_format="paragraphs")
         path = os.path.join(output_dir, f"{split}.txt")
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            f.write("\n\n".join("\n".join(document) for document in documents) + "\n")
-        os.replace(path + ".tmp", path)
+        write_text(path, "\n\n".join("\n".join(document) for document in documents) + "\n")
         written[split] = (path, len(documents))
     return written
 
@@ -61,11 +59,11 @@ def prepare_bbc_topics(output_dir, eval_every=TOPIC_EVAL_EVERY):
     written = {}
     for split, paths in splits.items():
         path = os.path.join(output_dir, f"{split}.jsonl")
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            for file in paths:
-                with open(file, "rb") as article:
-                    text = article.read().decode("utf-8", errors="replace").strip()
-                f.write(json.dumps({"text": text, "label": bbc_topic(file)}) + "\n")
-        os.replace(path + ".tmp", path)
+        lines = []
+        for file in paths:
+            with open(file, "rb") as article:
+                text = article.read().decode("utf-8", errors="replace").strip()
+            lines.append(json.dumps({"text": text, "label": bbc_topic(file)}) + "\n")
+        write_text(path, "".join(lines))
         written[split] = (path, len(paths))
     return written

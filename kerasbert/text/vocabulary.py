@@ -6,7 +6,7 @@ import time
 
 import tensorflow as tf
 
-from kerasbert.io_utils import expand_globs
+from kerasbert.io_utils import expand_globs, write_text
 from kerasbert.text_files import decode_text_file, document_ranges
 from kerasbert.text.basic_tokenization import SPECIAL_TOKENS
 
@@ -138,10 +138,7 @@ def build_vocab(
         logging.warning(
             "build_vocab: the corpus yields only %d of %d pieces", len(pieces), vocab_size
         )
-    tmp = f"{output_file}.tmp-{os.getpid()}"
     os.makedirs(os.path.dirname(os.path.abspath(output_file)), exist_ok=True)
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("".join(piece + "\n" for piece in pieces))
-    os.replace(tmp, output_file)
+    write_text(output_file, "".join(piece + "\n" for piece in pieces))
     stats.update(vocab_size=len(pieces), seconds=round(time.time() - started, 2))
     return stats
