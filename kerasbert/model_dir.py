@@ -115,7 +115,7 @@ def save_model_dir(model, vocab_file, model_dir, overwrite=False):
             f"{encoder.config.vocab_size}"
         )
     root = model if model is not encoder else tf.train.Checkpoint(encoder=encoder)
-    with atomic_directory(model_dir, overwrite=overwrite) as tmp:
+    with atomic_directory(model_dir, overwrite=overwrite, last=(CONFIG_FILE,)) as tmp:
         encoder.config.to_json_file(os.path.join(tmp, CONFIG_FILE))
         shutil.copyfile(vocab_file, os.path.join(tmp, VOCAB_FILE))
         checkpoint = tf.train.Checkpoint(model=root)
@@ -153,7 +153,7 @@ def load_encoder(path, trainable=True, random_init=False):
         if not isinstance(encoder, BertEncoder):
             raise ValueError(f"{path}: random_init needs BERT weights, not a TF Hub module")
         return BertEncoder(encoder.config), vocab_file, lower_case
-    if os.path.exists(os.path.join(path, "saved_model.pb")):
+    if tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
         from kerasbert.hub import KerasLayer
 
         encoder = KerasLayer(path, trainable=trainable)

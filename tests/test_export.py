@@ -17,6 +17,7 @@ import tensorflow_text  # noqa: F401  (registers the ops the text modules use)
 from c_api_runner import build_runner, graph_op_types, run_signature
 from kerasbert import BertConfig, BertEncoder, BertPretrainer
 from kerasbert.export import export_encoder, export_model_dir, export_serving, read_warmup_requests
+from kerasbert.io_utils import remove_tree
 from kerasbert.model_dir import load_pretrainer
 from kerasbert.text import BertPreprocessor, WordPieceTokenizer
 
@@ -514,3 +515,34 @@ def test_export_failing_midway_keeps_the_previous_export(model_dir, exports, tmp
     inputs = {"input_word_ids": [[101, 102]], "input_mask": [[1, 1]], "input_type_ids": [[0, 0]]}
     outputs = tf.saved_model.load(str(target))({k: tf.constant(v) for k, v in inputs.items()})
     assert outputs["pooled_output"].shape == (1, 32)
+
+
+def test_exports_on_tensorflows_filesystems(model_dir, source):
+    """Exports written to gs:// (TensorFlow's in-memory ram:// here) load
+    from there, as TF Hub modules and for fine-tuning, and match the model."""
+    from kerasbert.model_dir import load_encoder
+
+    pretrainer, preprocessor = source
+    inputs = preprocessor(tf.constant(TEXTS))
+    expected = pretrainer.encoder(inputs)
+    remote = "ram://exports/run"
+    try:
+        written = export_model_dir(model_dir, remote, export_type="encoder")
+        assert written == {"encoder": remote}
+        assert sorted(tf.io.gfile.listdir("ram://exports")) == ["run"]
+        outputs = tf.saved_model.load(remote)(inputs, training=False)
+        assert max_diff(outputs["sequence_output"], expected["sequence_output"]) <= 1e-5
+        encoder, vocab_file, lower_case = load_encoder(remote)
+        assert vocab_file == f"{remote}/assets/vocab.txt" and lower_case
+        remote_inputs = BertPreprocessor(WordPieceTokenizer(vocab_file), seq_length=SEQ)(tf.constant(TEXTS))
+        np.testing.assert_array_equal(remote_inputs["input_word_ids"], inputs["input_word_ids"])
+        assert max_diff(encoder(inputs)["pooled_output"], expected["pooled_output"]) <= 1e-5
+        with pytest.raises(FileExistsError, match="ram://exports/run already exists"):
+            export_model_dir(model_dir, remote, export_type="encoder")
+        bundle = export_serving(pretrainer.encoder, str(model_dir / "vocab.txt"), "ram://exports/bundle", version=2)
+        assert bundle == "ram://exports/bundle/2"
+        served = tf.saved_model.load(bundle).signatures["serving_default"](text=tf.constant(TEXTS))
+        assert max_diff(served["pooled_output"], expected["pooled_output"]) <= 1e-5
+        assert {len(next(iter(inputs.values()))) for _, inputs in read_warmup_requests(bundle)} == {1, 8}
+    finally:
+        remove_tree("ram://exports")

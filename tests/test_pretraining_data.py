@@ -418,16 +418,20 @@ def test_reader_names_mismatched_lengths(static_data, tmp_path):
         pretraining_dataset(str(tmp_path / shard), 8, 64, 20)
 
 
-def test_reader_takes_data_on_tensorflows_filesystems(static_data):
+def test_data_on_tensorflows_filesystems(static_data, corpus, minilm_vocab):
     # As on a TPU, where the data sits in gs://: here TensorFlow's in-memory
-    # filesystem (ram://) stands in for it. A directory and a glob, and the
-    # metadata check, read through tf.io.gfile.
+    # filesystem (ram://) stands in for it. The data is written there (the
+    # same bytes as on a local disk) and read back: a directory and a glob,
+    # and the metadata check, through tf.io.gfile.
     directory, _, data = static_data
     remote = "ram://bucket/static"
-    tf.io.gfile.makedirs(remote)
-    for name in os.listdir(directory):
-        tf.io.gfile.copy(str(directory / name), f"{remote}/{name}", overwrite=True)
+    make_data(corpus, minilm_vocab, remote)
     try:
+        assert sorted(tf.io.gfile.listdir(remote)) == sorted(os.listdir(directory))
+        for name in os.listdir(directory):
+            assert tf.io.gfile.GFile(f"{remote}/{name}", "rb").read() == (directory / name).read_bytes(), name
+        with pytest.raises(FileExistsError, match="ram://bucket/static already exists"):
+            make_data(corpus, minilm_vocab, remote)
         for source in (remote, f"{remote}/*.tfrecord"):
             assert np.array_equal(read_all(source)["masked_lm_ids"], data["masked_lm_ids"]), source
         with pytest.raises(ValueError, match=f"{remote}/metadata.json: the data has max_predictions_per_seq=20, not 10"):

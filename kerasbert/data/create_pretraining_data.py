@@ -83,7 +83,7 @@ def create_pretraining_data(
     started = time.time()
     if max_seq_length < 5:
         raise ValueError(f"max_seq_length={max_seq_length} must be at least 5")
-    if os.path.exists(output_dir) and not overwrite:
+    if tf.io.gfile.exists(output_dir) and not overwrite:
         raise FileExistsError(f"{output_dir} already exists (pass overwrite to replace it)")
     files = expand_globs(input_files)
     sizes = [os.path.getsize(path) for path in files]
@@ -114,7 +114,7 @@ def create_pretraining_data(
         raise ValueError(f"{files}: need at least 2 non-empty documents, found {len(documents)}")
     instances_lib.task_rng(random_seed, "documents").shuffle(documents.order)
 
-    with atomic_directory(output_dir, overwrite=overwrite) as tmp:
+    with atomic_directory(output_dir, overwrite=overwrite, last=(METADATA_FILE,)) as tmp:
         parts_dir = os.path.join(tmp, PARTS_DIR)
         os.mkdir(parts_dir)
         _WORKER_STATE.update(

@@ -9,7 +9,7 @@ from kerasbert.export.hub_preprocessor import HubPreprocessor
 from kerasbert.export.hub_text_encoder import HubTextEncoder
 from kerasbert.export.serving_bundle import ServingBundle
 from kerasbert.export.serving_warmup import warmup_requests, write_warmup_requests
-from kerasbert.io_utils import atomic_directory
+from kerasbert.io_utils import IncompleteCopyError, atomic_directory, is_remote
 from kerasbert.model_dir import load_model
 from kerasbert.models import BertPretrainer
 from kerasbert.text import WordPieceTokenizer, read_vocab
@@ -40,7 +40,7 @@ def save_module(module, export_dir, overwrite=False, signatures=None, write_extr
             path and the cause; a previous export at `export_dir` is intact.
     """
     try:
-        with atomic_directory(export_dir, overwrite=overwrite) as tmp:
+        with atomic_directory(export_dir, overwrite=overwrite, last=("saved_model.pb",)) as tmp:
             tf.saved_model.save(module, tmp, signatures=signatures)
             if write_extra is not None:
                 write_extra(tmp)
@@ -48,11 +48,15 @@ def save_module(module, export_dir, overwrite=False, signatures=None, write_extr
         if isinstance(e, FileExistsError):
             raise
         cause = e.message if isinstance(e, tf.errors.OpError) else str(e)
-        kept = " (the previous export there is intact)" if os.path.exists(export_dir) else ""
-        raise ExportWriteError(
-            f"could not write the export {os.path.abspath(export_dir)}{kept}: {cause.strip()}"
-        ) from e
-    return os.path.abspath(export_dir)
+        if isinstance(e, IncompleteCopyError):
+            raise ExportWriteError(str(e)) from e
+        kept = " (the previous export there is intact)" if tf.io.gfile.exists(export_dir) else ""
+        raise ExportWriteError(f"could not write the export {_full_path(export_dir)}{kept}: {cause.strip()}") from e
+    return _full_path(export_dir)
+
+
+def _full_path(path):
+    return os.fspath(path) if is_remote(path) else os.path.abspath(path)
 
 
 def export_encoder(encoder, vocab_file, export_dir, lower_case=None, mlm_head=None, overwrite=False):
@@ -141,7 +145,7 @@ def export_model_dir(
         targets[kind] = os.path.join(base, str(version)) if kind == "serving" else base
     if not overwrite:
         for target in targets.values():
-            if os.path.exists(target):
+            if tf.io.gfile.exists(target):
                 raise FileExistsError(f"{target} already exists (pass --overwrite to replace it)")
 
     model, vocab_file = load_model(model_dir, vocab_file=vocab_file)

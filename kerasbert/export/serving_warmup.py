@@ -101,7 +101,7 @@ def read_warmup_requests(export_dir):
     from tensorflow_serving.apis import prediction_log_pb2
 
     path = os.path.join(export_dir, WARMUP_FILE)
-    if not os.path.exists(path):
+    if not tf.io.gfile.exists(path):
         return []
     requests = []
     for number, record in enumerate(tf.data.TFRecordDataset(path).as_numpy_iterator()):

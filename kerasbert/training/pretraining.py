@@ -40,7 +40,7 @@ from kerasbert.data.pretraining_dataset import (
     pretraining_dataset,
     pretraining_files,
 )
-from kerasbert.io_utils import write_json
+from kerasbert.io_utils import remove_tree, write_json
 from kerasbert.model_dir import CONFIG_FILE, VOCAB_FILE
 from kerasbert.models import BertEncoder, BertPretrainer
 from kerasbert.models.bert_pretrainer import losses_from_statistics
@@ -258,7 +258,7 @@ def pretrain(options, strategy=None):
     finally:
         preemption.close()
     if not chief:
-        _remove_tree(checkpoint_dir)
+        remove_tree(checkpoint_dir)
     result = {
         "step": step,
         "train_steps": train_steps,
@@ -480,16 +480,8 @@ def _prepare_model_dir(options, chief):
         if os.path.abspath(vocab_file) != os.path.abspath(target):
             tf.io.gfile.copy(vocab_file, target, overwrite=True)
         for stale in tf.io.gfile.glob(os.path.join(model_dir, "*_temp*")):
-            _remove_tree(stale)  # a save cut off by a kill
+            remove_tree(stale)  # a save cut off by a kill
     return config, vocab_file
-
-
-def _remove_tree(path):
-    """Removes a directory or file, if there."""
-    if tf.io.gfile.isdir(path):
-        tf.io.gfile.rmtree(path)
-    elif tf.io.gfile.exists(path):
-        tf.io.gfile.remove(path)
 
 
 def _metadata(data):
