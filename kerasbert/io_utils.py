@@ -161,7 +161,7 @@ def expand_globs(patterns):
         patterns = [p for p in patterns.split(",") if p]
     files = []
     for pattern in map(os.fspath, patterns):
-        matches = _tensorflow_glob(pattern) if "://" in pattern else _local_glob(pattern)
+        matches = _tensorflow_glob(pattern) if is_remote(pattern) else _local_glob(pattern)
         if matches is None:
             raise FileNotFoundError(f"{pattern}: no file matches")
         files += matches

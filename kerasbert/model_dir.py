@@ -99,7 +99,8 @@ def load_pretrainer(path, config=None, vocab_file=None):
 def save_model_dir(model, vocab_file, model_dir, overwrite=False):
     """Writes a model directory (`config.json`, `vocab.txt`, `ckpt-0`) that
     `load_model`, `export`, `finetune` and `pretrain --init_checkpoint` read.
-    The directory appears whole or not at all.
+    The directory appears whole or not at all (on `gs://`, `config.json`
+    last: see `atomic_directory`).
 
     Args:
         model: a `BertEncoder` or `BertPretrainer`.

@@ -32,12 +32,15 @@ class ExportWriteError(OSError):
 
 
 def save_module(module, export_dir, overwrite=False, signatures=None, write_extra=None):
-    """`tf.saved_model.save` into a temporary directory renamed into place;
-    `write_extra(directory)`, if given, adds files to it before the rename.
+    """`tf.saved_model.save` into a temporary directory put in place whole
+    (see `atomic_directory`; on `gs://`, `saved_model.pb` last);
+    `write_extra(directory)`, if given, adds files to it first.
 
     Raises:
         ExportWriteError: the write failed (a full disk, say), naming the
-            path and the cause; a previous export at `export_dir` is intact.
+            path and the cause; a previous export at `export_dir` is intact,
+            unless copying into place on `gs://` failed part way: then the
+            message names the complete copy.
     """
     try:
         with atomic_directory(export_dir, overwrite=overwrite, last=("saved_model.pb",)) as tmp:
